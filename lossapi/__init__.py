@@ -1,0 +1,27 @@
+"""lossapi: loss functions written once against the Python array API standard.
+
+Every loss takes arrays of one library (NumPy, PyTorch, JAX, CuPy, Dask,
+array-api-strict, ...) and returns an array of that library, dtype and device.
+This module only re-exports the families.
+"""
+
+from . import classification, divergence, embedding, ranking, regression, segmentation
+from .classification import *  # noqa: F403
+from .divergence import *  # noqa: F403
+from .embedding import *  # noqa: F403
+from .ranking import *  # noqa: F403
+from .regression import *  # noqa: F403
+from .segmentation import *  # noqa: F403
+
+__version__ = "0.1.0"
+
+FAMILIES = {
+    "regression": tuple(regression.__all__),
+    "classification": tuple(classification.__all__),
+    "divergence": tuple(divergence.__all__),
+    "embedding": tuple(embedding.__all__),
+    "segmentation": tuple(segmentation.__all__),
+    "ranking": tuple(ranking.__all__),
+}
+
+__all__ = [name for names in FAMILIES.values() for name in names]

@@ -1,0 +1,84 @@
+"""Generic array-API implementations of the primitives.
+
+Every function takes the namespace ``xp`` first. They use only the Python
+array API standard (2023.12), so they run on any compliant library; backend
+modules override them where a native kernel is faster or more stable.
+"""
+
+from __future__ import annotations
+
+import math
+
+
+def abs(xp, x):
+    # x * sign(x) equals |x| and has derivative sign(x): 0 at x == 0 on every
+    # backend (torch's abs gives 0 there, jax's gives 1).
+    return x * xp.sign(x)
+
+
+def logsumexp(xp, x, axis=-1, keepdims=False):
+    # Shift by the (gradient-free) max so exp never overflows; a max of -inf
+    # (an all -inf slice) is replaced by 0 to avoid inf - inf.
+    m = xp.max(x, axis=axis, keepdims=True)
+    m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
+    m = stop_gradient(xp, m)
+    out = xp.log(xp.sum(xp.exp(x - m), axis=axis, keepdims=True)) + m
+    return out if keepdims else xp.squeeze(out, axis=axis)
+
+
+def log_softmax(xp, x, axis=-1):
+    return x - logsumexp(xp, x, axis=axis, keepdims=True)
+
+
+def softplus(xp, x):
+    # log(1 + e^x) = max(x, 0) + log1p(e^{-|x|}): no overflow for large |x|.
+    return xp.maximum(x, xp.zeros_like(x)) + xp.log1p(xp.exp(-abs(xp, x)))
+
+
+def log_sigmoid(xp, x):
+    return -softplus(xp, -x)
+
+
+def sigmoid(xp, x):
+    # exp(-|x|) <= 1, so neither branch overflows.
+    e = xp.exp(-abs(xp, x))
+    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def xlogy(xp, x, y):
+    # x * log(y) with 0 * log(0) = 0. The "double where" keeps the gradient
+    # finite: log never sees 0 where x == 0.
+    zero = x == 0
+    safe_y = xp.where(zero, xp.ones_like(y), y)
+    return xp.where(zero, xp.zeros_like(x * y), x * xp.log(safe_y))
+
+
+def take_along_axis(xp, x, indices, axis=-1):
+    if hasattr(xp, "take_along_axis"):
+        return xp.take_along_axis(x, indices, axis=axis)
+    # Dask has no take_along_axis: select with a comparison against arange.
+    # The boolean (…, C) mask is lazy and chunked; no one-hot float array.
+    axis = axis % x.ndim
+    shape = [1] * x.ndim
+    shape[axis] = x.shape[axis]
+    classes = xp.reshape(xp.arange(x.shape[axis], dtype=indices.dtype), tuple(shape))
+    hit = indices == classes if indices.shape[axis] == 1 else None
+    if hit is None:
+        raise ValueError("take_along_axis fallback supports one index per slice")
+    return xp.sum(xp.where(hit, x, xp.zeros_like(x)), axis=axis, keepdims=True)
+
+
+def norm(xp, x, axis=-1, keepdims=False):
+    # Euclidean norm whose gradient is 0 (not NaN) at x == 0: sqrt only sees
+    # a positive argument where the squared norm is 0.
+    sq = xp.sum(x * x, axis=axis, keepdims=keepdims)
+    pos = sq > 0
+    safe = xp.where(pos, sq, xp.ones_like(sq))
+    return xp.where(pos, xp.sqrt(safe), xp.zeros_like(sq))
+
+
+def stop_gradient(xp, x):
+    return x
+
+
+LOG2 = math.log(2.0)

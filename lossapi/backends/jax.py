@@ -1,0 +1,34 @@
+"""JAX overrides: XLA-fused kernels from jax.nn."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+
+def logsumexp(xp, x, axis=-1, keepdims=False):
+    return jax.nn.logsumexp(x, axis=axis, keepdims=keepdims)
+
+
+def log_softmax(xp, x, axis=-1):
+    return jax.nn.log_softmax(x, axis=axis)
+
+
+def softplus(xp, x):
+    return jax.nn.softplus(x)
+
+
+def log_sigmoid(xp, x):
+    return jax.nn.log_sigmoid(x)
+
+
+def sigmoid(xp, x):
+    return jax.nn.sigmoid(x)
+
+
+def take_along_axis(xp, x, indices, axis=-1):
+    return jnp.take_along_axis(x, indices, axis=axis, mode="clip")
+
+
+def stop_gradient(xp, x):
+    return jax.lax.stop_gradient(x)

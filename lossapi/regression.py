@@ -1,0 +1,273 @@
+"""Regression losses: elementwise penalties on ``pred - target``.
+
+Shapes: ``pred`` and ``target`` must have equal shapes; ``reduction="none"``
+returns one value per element. See the user guide (README, "Conventions") for
+what ``reduction`` does and how dtypes are handled.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ._common import check_number, check_reduction, check_shapes, reduce, setup, as_float_pred, cast_to, compute_dtype
+from .backends import resolve
+
+__all__ = [
+    "mse",
+    "mae",
+    "huber",
+    "smooth_l1",
+    "log_cosh",
+    "mape",
+    "smape",
+    "msle",
+    "pinball",
+    "poisson_nll",
+    "gaussian_nll",
+]
+
+
+def mse(pred, target, /, *, reduction="mean"):
+    """Mean squared error, ``(pred - target)**2``.
+
+    Args:
+      pred: predictions, floating array of any shape.
+      target: targets, same shape as ``pred``.
+      reduction: "mean", "sum" or "none".
+
+    Returns:
+      A scalar array, or an array of ``pred``'s shape for "none".
+
+    Example:
+      >>> import numpy as np, lossapi
+      >>> float(lossapi.mse(np.array([2.5, 2.8, 4.2]), np.array([2.0, 3.0, 5.0])))
+      0.31
+    """
+    ops, dt, pred, target = setup("mse", pred, target, reduction=reduction)
+    r = pred - target
+    return reduce(ops, r * r, reduction, dt)
+
+
+def mae(pred, target, /, *, reduction="mean"):
+    """Mean absolute error, ``|pred - target|`` (torch's ``l1_loss``).
+
+    The subgradient at ``pred == target`` is 0 on every backend.
+
+    Example:
+      >>> import numpy as np, lossapi
+      >>> round(float(lossapi.mae(np.array([2.5, 2.8, 4.2]), np.array([2.0, 3.0, 5.0]))), 6)
+      0.5
+    """
+    ops, dt, pred, target = setup("mae", pred, target, reduction=reduction)
+    return reduce(ops, ops.abs(pred - target), reduction, dt)
+
+
+def huber(pred, target, /, *, delta=1.0, reduction="mean"):
+    """Huber loss as in the guide (and ``torch.nn.functional.huber_loss``).
+
+    ``0.5 r**2`` for ``|r| <= delta``, ``delta * (|r| - 0.5 delta)`` beyond.
+    For torch's ``smooth_l1_loss`` (the same curve divided by ``beta``) use
+    :func:`smooth_l1`; ``huber(delta=d) == d * smooth_l1(beta=d)``.
+
+    Args:
+      delta: positive threshold between the quadratic and linear pieces.
+
+    References:
+      Huber, "Robust Estimation of a Location Parameter", 1964.
+
+    Example:
+      >>> import numpy as np, lossapi
+      >>> round(float(lossapi.huber(np.array([0.0, 3.0]), np.array([0.5, 0.0]))), 4)
+      1.3125
+    """
+    delta = check_number("huber", "delta", delta, low=0.0, low_open=True)
+    ops, dt, pred, target = setup("huber", pred, target, reduction=reduction)
+    r = pred - target
+    a = ops.abs(r)
+    return reduce(ops, ops.xp.where(a <= delta, 0.5 * r * r, delta * (a - 0.5 * delta)), reduction, dt)
+
+
+def smooth_l1(pred, target, /, *, beta=1.0, reduction="mean"):
+    """Smooth L1 loss with torch's semantics.
+
+    ``0.5 r**2 / beta`` for ``|r| < beta``, ``|r| - 0.5 beta`` otherwise;
+    ``beta == 0`` is the L1 loss.
+
+    References:
+      Girshick, "Fast R-CNN", 2015.
+
+    Example:
+      >>> import numpy as np, lossapi
+      >>> round(float(lossapi.smooth_l1(np.array([2.5, 2.8, 4.2]), np.array([2.0, 3.0, 5.0]))), 4)
+      0.155
+    """
+    beta = check_number("smooth_l1", "beta", beta, low=0.0)
+    ops, dt, pred, target = setup("smooth_l1", pred, target, reduction=reduction)
+    r = pred - target
+    a = ops.abs(r)
+    if beta == 0.0:
+        return reduce(ops, a, reduction, dt)
+    return reduce(ops, ops.xp.where(a < beta, 0.5 * r * r / beta, a - 0.5 * beta), reduction, dt)
+
+
+def log_cosh(pred, target, /, *, reduction="mean"):
+    """Log-cosh loss, ``log(cosh(pred - target))``.
+
+    Computed as ``|r| + softplus(-2|r|) - log 2``, which is exact and finite
+    for every finite ``r`` (the naive ``cosh`` overflows float32 near
+    ``|r| = 89``). Its gradient is ``tanh(r)``.
+
+    Example:
+      >>> import numpy as np, lossapi
+      >>> round(float(lossapi.log_cosh(np.array([2.5, 2.8, 4.2]), np.array([2.0, 3.0, 5.0]))), 4)
+      0.143
+    """
+    ops, dt, pred, target = setup("log_cosh", pred, target, reduction=reduction)
+    a = ops.abs(pred - target)
+    return reduce(ops, a + ops.softplus(-2.0 * a) - math.log(2.0), reduction, dt)
+
+
+def mape(pred, target, /, *, eps=1.17e-6, reduction="mean"):
+    """Mean absolute percentage error, ``100 * |pred - target| / |target|``.
+
+    A zero (or tiny) target would divide by zero. The denominator is
+    ``max(|target|, eps)`` (as torchmetrics does), so a zero target gives the
+    large but finite value ``100 * |pred| / eps``, never inf or NaN. Pass
+    ``eps`` to choose the floor.
+
+    Example:
+      >>> import numpy as np, lossapi
+      >>> round(float(lossapi.mape(np.array([2.5, 2.8, 4.2]), np.array([2.0, 3.0, 5.0]))), 4)
+      15.8889
+    """
+    eps = check_number("mape", "eps", eps, low=0.0, low_open=True)
+    ops, dt, pred, target = setup("mape", pred, target, reduction=reduction)
+    xp = ops.xp
+    denom = xp.maximum(ops.abs(target), xp.full_like(target, eps))
+    return reduce(ops, 100.0 * ops.abs(pred - target) / denom, reduction, dt)
+
+
+def smape(pred, target, /, *, eps=1.17e-6, reduction="mean"):
+    """Symmetric MAPE in percent: ``100 * 2|r| / (|pred| + |target|)``.
+
+    Values lie in [0, 200]. The denominator is floored at ``eps``, so
+    ``pred == target == 0`` gives 0.
+
+    Example:
+      >>> import numpy as np, lossapi
+      >>> round(float(lossapi.smape(np.array([1.0, 3.0]), np.array([1.0, 1.0]))), 4)
+      50.0
+    """
+    eps = check_number("smape", "eps", eps, low=0.0, low_open=True)
+    ops, dt, pred, target = setup("smape", pred, target, reduction=reduction)
+    xp = ops.xp
+    denom = xp.maximum(ops.abs(pred) + ops.abs(target), xp.full_like(target, eps))
+    return reduce(ops, 200.0 * ops.abs(pred - target) / denom, reduction, dt)
+
+
+def msle(pred, target, /, *, reduction="mean"):
+    """Mean squared logarithmic error, ``(log1p(pred) - log1p(target))**2``.
+
+    Negative values are clipped to 0 first (Keras' convention), so the loss
+    stays finite for any input; the gradient is 0 where ``pred < 0``.
+
+    Example:
+      >>> import numpy as np, lossapi
+      >>> round(float(lossapi.msle(np.array([np.e - 1]), np.array([0.0]))), 4)
+      1.0
+    """
+    ops, dt, pred, target = setup("msle", pred, target, reduction=reduction)
+    xp = ops.xp
+    zero = xp.zeros_like(pred)
+    r = xp.log1p(xp.where(pred > 0, pred, zero)) - xp.log1p(xp.where(target > 0, target, zero))
+    return reduce(ops, r * r, reduction, dt)
+
+
+def pinball(pred, target, /, *, quantile=0.5, reduction="mean"):
+    """Pinball (quantile) loss for the ``quantile``-th quantile.
+
+    With ``r = target - pred``: ``quantile * r`` if ``r >= 0`` else
+    ``(quantile - 1) * r``. ``quantile=0.5`` is half the MAE.
+
+    References:
+      Koenker & Bassett, "Regression Quantiles", 1978.
+
+    Example:
+      >>> import numpy as np, lossapi
+      >>> round(float(lossapi.pinball(np.array([0.0, 0.0]), np.array([1.0, -1.0]), quantile=0.9)), 4)
+      0.5
+    """
+    q = check_number("pinball", "quantile", quantile, low=0.0, high=1.0)
+    ops, dt, pred, target = setup("pinball", pred, target, reduction=reduction)
+    r = target - pred
+    return reduce(ops, ops.xp.where(r >= 0, q * r, (q - 1.0) * r), reduction, dt)
+
+
+def poisson_nll(pred, target, /, *, log_input=True, full=False, eps=1e-8, reduction="mean"):
+    """Poisson negative log-likelihood with torch's semantics.
+
+    ``log_input=True``: ``pred`` is the log-rate, loss ``exp(pred) - target*pred``.
+    ``log_input=False``: ``pred`` is the rate, loss ``pred - target*log(pred+eps)``.
+    ``full=True`` adds Stirling's approximation of ``log(target!)``,
+    ``target*log(target) - target + 0.5*log(2*pi*target)``, for targets > 1.
+
+    Example:
+      >>> import numpy as np, lossapi
+      >>> round(float(lossapi.poisson_nll(np.array([1.5, 0.5, 2.0]), np.array([5.0, 1.0, 7.0]))), 4)
+      -1.9757
+    """
+    eps = check_number("poisson_nll", "eps", eps, low=0.0)
+    if not isinstance(log_input, bool) or not isinstance(full, bool):
+        raise TypeError("poisson_nll: log_input and full must be bool")
+    ops, dt, pred, target = setup("poisson_nll", pred, target, reduction=reduction)
+    xp = ops.xp
+    if log_input:
+        loss = xp.exp(pred) - target * pred
+    else:
+        loss = pred - target * xp.log(pred + eps)
+    if full:
+        big = target > 1
+        t = xp.where(big, target, xp.ones_like(target))
+        stirling = t * xp.log(t) - t + 0.5 * xp.log(2.0 * math.pi * t)
+        loss = loss + xp.where(big, stirling, xp.zeros_like(t))
+    return reduce(ops, loss, reduction, dt)
+
+
+def gaussian_nll(mean, target, var, /, *, full=False, eps=1e-6, reduction="mean"):
+    """Gaussian negative log-likelihood with torch's semantics.
+
+    ``0.5 * (log(var) + (mean - target)**2 / var)``, plus ``0.5*log(2*pi)``
+    with ``full=True``. ``var`` has ``target``'s shape, or that shape with
+    the last axis of size 1 or dropped (one variance per sample). As in torch,
+    ``var`` is clamped to at least ``eps`` for the value while the gradient
+    passes through the clamp unchanged.
+
+    Example:
+      >>> import numpy as np, lossapi
+      >>> round(float(lossapi.gaussian_nll(np.array([0.0]), np.array([1.0]), np.array([1.0]))), 4)
+      0.5
+    """
+    loss_name = "gaussian_nll"
+    eps = check_number(loss_name, "eps", eps, low=0.0)
+    if not isinstance(full, bool):
+        raise TypeError("gaussian_nll: full must be bool")
+    ops, dt, mean, target = setup(loss_name, mean, target, names=("mean", "target"), reduction=reduction)
+    xp = ops.xp
+    as_float_pred(loss_name, ops, var, "var")
+    var = cast_to(loss_name, ops, var, compute_dtype(ops, dt), "var")
+    ts, vs = tuple(target.shape), tuple(var.shape)
+    if vs != ts:
+        if target.ndim >= 1 and vs == ts[:-1]:
+            var = xp.expand_dims(var, axis=-1)
+        elif not (target.ndim >= 1 and vs == ts[:-1] + (1,)):
+            raise ValueError(
+                f"{loss_name}: var has shape {vs} but must have target's shape {ts}, "
+                f"or that shape with the last axis of size 1 or removed"
+            )
+    # Clamp the value, pass the gradient through (torch clamps under no_grad).
+    var = var + ops.stop_gradient(xp.maximum(var, xp.full_like(var, eps)) - var)
+    r = mean - target
+    loss = 0.5 * (xp.log(var) + r * r / var)
+    if full:
+        loss = loss + 0.5 * math.log(2.0 * math.pi)
+    return reduce(ops, loss, reduction, dt)

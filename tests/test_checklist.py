@@ -1,0 +1,152 @@
+"""One checklist for every loss (see cases.py): values against an independent
+float64 reference, each reduction, float32/float64, half precision, dtype and
+library kept, gradients against finite differences, jax.jit, bad input, and
+inputs left unmodified."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cases import all_cases
+
+CASES = all_cases()
+IDS = [c.id for c in CASES]
+
+
+def _inputs(case, seed=0):
+    return case.make_inputs(np.random.default_rng(seed))
+
+
+def _call(case, xp, arrays, reduction="mean", **extra):
+    return case.fn(*arrays, reduction=reduction, **{**case.kwargs, **extra})
+
+
+def _ref(case, inputs, reduction):
+    return np.asarray(case.reference(*inputs, reduction=reduction, **case.kwargs), dtype=np.float64)
+
+
+def _convert(xp, inputs, dtype):
+    return [xp.asarray(a, dtype) for a in inputs]
+
+
+def _rounded(inputs, dtype):
+    """The float64 values the backend actually sees after casting to dtype."""
+    out = []
+    for a in inputs:
+        if a.dtype.kind == "f":
+            if dtype == "bfloat16":
+                import ml_dtypes  # shipped with jax
+
+                a = a.astype(ml_dtypes.bfloat16)
+            else:
+                a = a.astype(dtype)
+        out.append(a.astype(np.float64) if a.dtype.kind == "f" else a)
+    return out
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_value(case, xp, dtype):
+    inputs = _inputs(case)
+    arrays = _convert(xp, inputs, dtype)
+    for reduction in case.reductions:
+        out = _call(case, xp, arrays, reduction)
+        assert xp.is_native(out), f"{case.id}: result is {type(out)}, not a {xp.name} array"
+        assert out.dtype == xp.dtype(dtype), f"{case.id}: dtype {out.dtype} != {dtype}"
+        got = xp.to_numpy(out)
+        want = _ref(case, _rounded(inputs, dtype), reduction)
+        assert got.shape == want.shape, f"{case.id} {reduction}: shape {got.shape} != {want.shape}"
+        rtol = case.rtol64 if dtype == "float64" else case.rtol32
+        scale = max(1.0, float(np.max(np.abs(want)))) if want.size else 1.0
+        np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol * scale, err_msg=f"{case.id} {reduction}")
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.half], ids=[c.id for c in CASES if c.half])
+def test_half_precision(case, xp):
+    halves = xp.half_dtypes()
+    if not halves:
+        pytest.skip(f"{xp.name} has no half-precision floating dtype")
+    inputs = _inputs(case)
+    for dtype in halves:
+        out = _call(case, xp, _convert(xp, inputs, dtype), "mean")
+        assert out.dtype == xp.dtype(dtype), f"{case.id}: dtype {out.dtype} != {dtype}"
+        got = xp.to_numpy(out).astype(np.float64)
+        assert np.all(np.isfinite(got)), f"{case.id} {dtype}: {got}"
+        want = _ref(case, _rounded(inputs, dtype), "mean")
+        tol = 2e-2 if dtype == "bfloat16" else 4e-3
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol * max(1.0, float(np.max(np.abs(want)))))
+
+
+def _fd_grad(case, inputs, i, reduction):
+    """Central finite difference of the float64 reference w.r.t. inputs[i]."""
+    x = inputs[i]
+    g = np.zeros_like(x)
+    h = case.fd_eps
+    for idx in np.ndindex(x.shape):
+        plus = [a.copy() for a in inputs]
+        minus = [a.copy() for a in inputs]
+        plus[i][idx] += h
+        minus[i][idx] -= h
+        g[idx] = (float(_ref(case, plus, reduction)) - float(_ref(case, minus, reduction))) / (2 * h)
+    return g
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_gradient(case, xp):
+    if not xp.has_grad:
+        pytest.skip(f"{xp.name} has no autodiff")
+    inputs = _inputs(case, seed=1)
+    reduction = "sum" if "sum" in case.reductions else case.reductions[0]
+    arrays = _convert(xp, inputs, "float64")
+    grads = xp.grad(lambda *a: _call(case, xp, a, reduction), arrays, case.grad_args)
+    for i, g in zip(case.grad_args, grads):
+        assert np.all(np.isfinite(g)), f"{case.id}: non-finite gradient for input {i}"
+        want = _fd_grad(case, inputs, i, reduction)
+        np.testing.assert_allclose(g, want, rtol=case.grad_rtol, atol=case.grad_rtol * max(1.0, np.abs(want).max()),
+                                   err_msg=f"{case.id}: gradient of input {i}")
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.jit], ids=[c.id for c in CASES if c.jit])
+def test_jax_jit(case):
+    jax = pytest.importorskip("jax")
+    from harness import Backend, Harness
+
+    h = Harness(Backend.JAX)
+    arrays = _convert(h, _inputs(case), "float32")
+    for reduction in case.reductions:
+        eager = h.to_numpy(_call(case, h, arrays, reduction))
+        jitted = h.to_numpy(jax.jit(lambda *a, r=reduction: _call(case, h, a, r))(*arrays))
+        np.testing.assert_allclose(jitted, eager, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_inputs_unmodified(case, xp):
+    inputs = _inputs(case)
+    arrays = _convert(xp, inputs, "float64")
+    before = [xp.to_numpy(a).copy() for a in arrays]
+    for reduction in case.reductions:
+        _call(case, xp, arrays, reduction)
+    for b, a in zip(before, arrays):
+        np.testing.assert_array_equal(xp.to_numpy(a), b)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_bad_input(case, xp):
+    inputs = _inputs(case)
+    arrays = _convert(xp, inputs, "float64")
+    with pytest.raises(ValueError, match="reduction"):
+        _call(case, xp, arrays, "average")
+    # Integer predictions are a TypeError.
+    ints = [xp.asarray(np.round(inputs[0]).astype(np.int64))] + arrays[1:]
+    with pytest.raises(TypeError, match=case.fn.__name__):
+        _call(case, xp, ints)
+    if case.shape_check and len(inputs) > 1:
+        t = inputs[1]
+        wrong = np.concatenate([t, t], axis=0)
+        bad = [arrays[0], xp.asarray(wrong, "float64"), *arrays[2:]]
+        with pytest.raises(ValueError, match=case.fn.__name__):
+            _call(case, xp, bad)
+    for opts, exc in case.bad_options:
+        with pytest.raises(exc, match=case.fn.__name__):
+            _call(case, xp, arrays, **opts)
