@@ -1,5 +1,307 @@
-"""Divergence losses (filled in by the divergence issue)."""
+"""Divergence losses: distances between probability distributions.
+
+Distributions lie along ``axis`` (the last one by default): ``p[..., k]`` is
+the probability of outcome ``k``. ``reduction="none"`` returns one value per
+distribution (the input shape without ``axis``); "mean" averages those values,
+which for 2-D ``[batch, num_classes]`` inputs is torch's ``"batchmean"``.
+See the user guide (README, "Conventions") for reductions and dtypes.
+
+The order of arguments is the order in the formula: ``kl_divergence(p, q)``
+is KL(p ‖ q). **torch's ``kl_div(input, target)`` is the other way round**: it
+computes KL(target ‖ input) with ``input`` given as log-probabilities.
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import math
+import operator
+from typing import Any, NamedTuple
+
+from ._common import check_choice, check_number, check_shapes, reduce, setup
+
+__all__ = [
+    "kl_divergence",
+    "kl_divergence_log",
+    "js_divergence",
+    "gaussian_kl",
+    "vae_loss",
+]
+
+
+def _check_axis(loss: str, axis: Any, ndim: int) -> int:
+    """``axis`` as a non-negative int, or an error naming the loss."""
+    if isinstance(axis, bool):
+        raise TypeError(f"{loss}: axis must be an int, got bool")
+    try:
+        axis = operator.index(axis)
+    except TypeError:
+        raise TypeError(f"{loss}: axis must be an int, got {type(axis).__name__}") from None
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"{loss}: axis {axis} is out of range for inputs with {ndim} dimension(s)")
+    return axis % ndim
+
+
+def kl_divergence(p, q, /, *, axis=-1, reduction="mean"):
+    """Kullback-Leibler divergence KL(p ‖ q) between probability vectors.
+
+    ``KL(p ‖ q) = sum_k p_k * (log p_k - log q_k)`` along ``axis``.
+
+    Terms with ``p_k == 0`` are 0 (``0 log 0 = 0``), with finite gradients
+    with respect to both arguments (the gradient of ``p log p`` at ``p == 0``
+    is taken as 0). Where ``q_k == 0`` but ``p_k > 0`` the divergence is
+    truly infinite and the result is ``+inf``: nothing is clipped. To smooth
+    ``q``, mix it with the uniform distribution yourself, e.g.
+    ``q = (1 - eps) * q + eps / num_classes``, or work in log space with
+    :func:`kl_divergence_log`.
+
+    **Argument order.** ``torch.nn.functional.kl_div(input, target)`` computes
+    KL(target ‖ input) from ``input = log q``: ``kl_divergence(p, q)`` equals
+    ``kl_div(q.log(), p, reduction="batchmean")`` for 2-D inputs.
+
+    Args:
+      p: probabilities, floating array ``[..., num_classes]`` (the
+        distribution the expectation is taken under, e.g. the target).
+      q: probabilities, same shape as ``p`` (e.g. the model).
+      axis: the axis holding the distributions.
+      reduction: "mean", "sum" or "none".
+
+    Returns:
+      A scalar array, or for "none" one value per distribution (``p``'s
+      shape without ``axis``).
+
+    References:
+      Kullback & Leibler, "On Information and Sufficiency", 1951.
+
+    Example:
+      >>> import numpy as np, lossapi
+      >>> p = np.array([[0.5, 0.5], [1.0, 0.0]])
+      >>> q = np.array([[0.25, 0.75], [0.5, 0.5]])
+      >>> np.round(lossapi.kl_divergence(p, q, reduction="none"), 4)
+      array([0.1438, 0.6931])
+    """
+    ops, dt, p, q = setup("kl_divergence", p, q, names=("p", "q"), reduction=reduction)
+    axis = _check_axis("kl_divergence", axis, p.ndim)
+    # Two xlogy terms rather than p * log(p / q): 0 * log 0 = 0 with finite
+    # gradients, and no division by a zero q.
+    terms = ops.xlogy(p, p) - ops.xlogy(p, q)
+    return reduce(ops, ops.xp.sum(terms, axis=axis), reduction, dt)
+
+
+def kl_divergence_log(log_p, log_q, /, *, axis=-1, reduction="mean"):
+    """KL(p ‖ q) from log-probabilities ``log_p`` and ``log_q``.
+
+    ``sum_k exp(log_p_k) * (log_p_k - log_q_k)`` along ``axis``. The
+    preferred form when the model outputs ``log_softmax``: no ``log`` of a
+    tiny probability is ever taken. Entries with ``log_p == -inf`` (``p == 0``)
+    contribute 0 with finite gradients; ``log_q == -inf`` where ``p > 0``
+    gives ``+inf``, the true value.
+
+    **Argument order.** This equals
+    ``torch.nn.functional.kl_div(log_q, log_p, log_target=True,
+    reduction="batchmean")`` for 2-D inputs: torch's first argument is the
+    *second* distribution of the divergence.
+
+    Args:
+      log_p: log-probabilities, floating array ``[..., num_classes]``.
+      log_q: log-probabilities, same shape as ``log_p``.
+      axis: the axis holding the distributions.
+      reduction: "mean", "sum" or "none".
+
+    Returns:
+      A scalar array, or for "none" one value per distribution.
+
+    Example:
+      >>> import numpy as np, lossapi
+      >>> log_p = np.log(np.array([0.5, 0.5]))
+      >>> log_q = np.log(np.array([0.25, 0.75]))
+      >>> round(float(lossapi.kl_divergence_log(log_p, log_q)), 4)
+      0.1438
+    """
+    ops, dt, log_p, log_q = setup("kl_divergence_log", log_p, log_q, names=("log_p", "log_q"),
+                                  reduction=reduction)
+    xp = ops.xp
+    axis = _check_axis("kl_divergence_log", axis, log_p.ndim)
+    # Double where: exp(-inf) * (-inf - log_q) would be 0 * inf = NaN, so
+    # p == 0 entries see finite stand-ins and are then replaced by 0. A NaN
+    # log_p is not == -inf and propagates.
+    absent = log_p == -math.inf
+    zero = xp.zeros_like(log_p)
+    lp = xp.where(absent, zero, log_p)
+    lq = xp.where(absent, zero, log_q)
+    terms = xp.where(absent, zero, xp.exp(lp) * (lp - lq))
+    return reduce(ops, xp.sum(terms, axis=axis), reduction, dt)
+
+
+def js_divergence(p, q, /, *, axis=-1, reduction="mean"):
+    """Jensen-Shannon divergence between probability vectors.
+
+    ``JS(p, q) = 0.5 KL(p ‖ m) + 0.5 KL(q ‖ m)`` with ``m = (p + q) / 2``,
+    along ``axis``. Symmetric, and for probability vectors bounded by
+    ``log 2`` (natural log), reached on disjoint supports. Values and
+    gradients stay finite there: every ``0 log 0`` term is 0 with a finite
+    gradient (``m > 0`` wherever ``p > 0`` or ``q > 0``).
+
+    Args:
+      p: probabilities, floating array ``[..., num_classes]``.
+      q: probabilities, same shape as ``p``.
+      axis: the axis holding the distributions.
+      reduction: "mean", "sum" or "none".
+
+    Returns:
+      A scalar array, or for "none" one value per distribution.
+
+    References:
+      Lin, "Divergence Measures Based on the Shannon Entropy", 1991.
+
+    Example:
+      >>> import numpy as np, lossapi
+      >>> round(float(lossapi.js_divergence(np.array([1.0, 0.0]), np.array([0.0, 1.0]))), 6)
+      0.693147
+    """
+    ops, dt, p, q = setup("js_divergence", p, q, names=("p", "q"), reduction=reduction)
+    axis = _check_axis("js_divergence", axis, p.ndim)
+    m = 0.5 * (p + q)
+    # xlogy keeps 0 log 0 = 0 with finite gradients (also where m == 0).
+    terms = ops.xlogy(p, p) + ops.xlogy(q, q) - ops.xlogy(p, m) - ops.xlogy(q, m)
+    return reduce(ops, 0.5 * ops.xp.sum(terms, axis=axis), reduction, dt)
+
+
+def _gaussian_kl_terms(xp, mu, log_var):
+    # expm1(v) - v rather than exp(v) - v - 1: no cancellation for small v.
+    return 0.5 * (mu * mu + (xp.expm1(log_var) - log_var))
+
+
+def gaussian_kl(mu, log_var, /, *, axis=-1, reduction="mean"):
+    """KL(N(mu, diag(exp(log_var))) ‖ N(0, I)) in closed form, the VAE prior term.
+
+    ``0.5 * sum_j (mu_j**2 + exp(log_var_j) - log_var_j - 1)`` over the latent
+    ``axis``. Computed with ``expm1`` so it stays accurate when ``log_var`` is
+    near 0.
+
+    Args:
+      mu: means, floating array ``[batch, latent_dim]`` (any leading axes).
+      log_var: log-variances ``log sigma**2``, same shape as ``mu``.
+      axis: the latent axis summed over.
+      reduction: "mean" (average over the other axes, i.e. the batch; for
+        2-D inputs the guide's ``sum / batch_size``), "sum" or "none" (one
+        value per sample).
+
+    Returns:
+      A scalar array, or for "none" ``mu``'s shape without ``axis``.
+
+    References:
+      Kingma & Welling, "Auto-Encoding Variational Bayes", 2014.
+
+    Example:
+      >>> import numpy as np, lossapi
+      >>> mu = np.array([[1.0, 0.0]]); log_var = np.array([[0.0, np.log(2.0)]])
+      >>> round(float(lossapi.gaussian_kl(mu, log_var)), 4)
+      0.6534
+    """
+    ops, dt, mu, log_var = setup("gaussian_kl", mu, log_var, names=("mu", "log_var"), reduction=reduction)
+    axis = _check_axis("gaussian_kl", axis, mu.ndim)
+    return reduce(ops, ops.xp.sum(_gaussian_kl_terms(ops.xp, mu, log_var), axis=axis), reduction, dt)
+
+
+class VAELoss(NamedTuple):
+    """The three terms returned by :func:`vae_loss`, each reduced alike."""
+
+    total: Any
+    reconstruction: Any
+    kl: Any
+
+
+def _bce_probs(xp, p, t):
+    """Elementwise binary cross-entropy on probabilities, torch's clamp.
+
+    Each log is clamped at -100 as torch's ``binary_cross_entropy`` does, so
+    ``p`` of exactly 0 or 1 gives a finite value; a double where keeps the
+    gradient finite there. ``p`` outside [0, 1] gives NaN (log of a
+    negative number), never a silent finite value.
+    """
+    floor = xp.full_like(p, -100.0)
+    is0, is1 = p == 0, p == 1
+    log_p = xp.log(xp.where(is0, xp.ones_like(p), p))
+    log_1mp = xp.log1p(-xp.where(is1, xp.zeros_like(p), p))
+    log_p = xp.where(is0 | (log_p < -100.0), floor, log_p)
+    log_1mp = xp.where(is1 | (log_1mp < -100.0), floor, log_1mp)
+    return -(t * log_p + (1.0 - t) * log_1mp)
+
+
+def _per_sample_sum(xp, v):
+    """Sum over every axis but the first (no sum for 1-D arrays)."""
+    if v.ndim <= 1:
+        return v
+    return xp.sum(v, axis=tuple(range(1, v.ndim)))
+
+
+def vae_loss(recon, x, mu, log_var, /, *, beta=1.0, reconstruction="bce", reduction="mean"):
+    """The (beta-)VAE loss: reconstruction plus ``beta`` times the prior KL.
+
+    Per sample (axis 0 is the batch):
+
+    * reconstruction: binary cross-entropy of the probabilities ``recon``
+      against ``x`` (``reconstruction="bce"``, logs clamped at -100 as in
+      torch), or the squared error (``"mse"``), summed over all non-batch
+      elements;
+    * kl: :func:`gaussian_kl` of ``(mu, log_var)`` summed over all non-batch
+      elements;
+    * total: ``reconstruction + beta * kl``.
+
+    ``reduction`` applies to all three alike: "none" gives per-sample values
+    of shape ``[batch]``, "sum" their sum over the batch, "mean" their mean,
+    i.e. ``sum / batch_size`` as in the guide's ``VAELoss`` (the usual VAE
+    convention, not a mean over pixels).
+
+    Args:
+      recon: decoder output, floating ``[batch, ...]``; probabilities in
+        [0, 1] for "bce" (apply the sigmoid yourself; values outside give NaN).
+      x: the inputs, same shape as ``recon``; in [0, 1] for "bce".
+      mu: encoder means ``[batch, latent_dim]``.
+      log_var: encoder log-variances, same shape as ``mu``.
+      beta: non-negative weight of the KL term (beta-VAE).
+      reconstruction: "bce" or "mse".
+      reduction: "mean", "sum" or "none".
+
+    Returns:
+      ``VAELoss(total, reconstruction, kl)``, a NamedTuple of arrays with
+      ``recon``'s dtype: scalars, or shape ``[batch]`` for "none".
+
+    References:
+      Kingma & Welling, "Auto-Encoding Variational Bayes", 2014.
+      Higgins et al., "beta-VAE: Learning Basic Visual Concepts with a
+      Constrained Variational Framework", 2017.
+
+    Example:
+      >>> import numpy as np, lossapi
+      >>> out = lossapi.vae_loss(np.array([[0.5, 0.5]]), np.array([[1.0, 0.0]]),
+      ...                        np.array([[1.0]]), np.array([[0.0]]))
+      >>> [round(float(v), 4) for v in out]
+      [1.8863, 1.3863, 0.5]
+    """
+    name = "vae_loss"
+    beta = check_number(name, "beta", beta, low=0.0)
+    check_choice(name, "reconstruction", reconstruction, ("bce", "mse"))
+    ops, dt, recon, x, mu, log_var = setup(name, recon, x, mu, log_var,
+                                           names=("recon", "x", "mu", "log_var"),
+                                           same_shape=False, reduction=reduction)
+    check_shapes(name, recon, x, ("recon", "x"))
+    check_shapes(name, mu, log_var, ("mu", "log_var"))
+    if recon.ndim < 1 or mu.ndim < 1 or recon.shape[0] != mu.shape[0]:
+        raise ValueError(
+            f"{name}: recon has shape {tuple(recon.shape)} and mu has shape {tuple(mu.shape)}; "
+            "both need the same batch size along axis 0"
+        )
+    xp = ops.xp
+    if reconstruction == "bce":
+        rec = _bce_probs(xp, recon, x)
+    else:
+        r = recon - x
+        rec = r * r
+    rec = _per_sample_sum(xp, rec)
+    kl = _per_sample_sum(xp, _gaussian_kl_terms(xp, mu, log_var))
+    return VAELoss(
+        total=reduce(ops, rec + beta * kl, reduction, dt),
+        reconstruction=reduce(ops, rec, reduction, dt),
+        kl=reduce(ops, kl, reduction, dt),
+    )

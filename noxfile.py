@@ -1,0 +1,65 @@
+"""The test matrix: one tests session per backend, each installing only that
+backend from backends/<name>.txt, plus lint, conformance and bench."""
+
+from __future__ import annotations
+
+import shutil
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.sessions = ["conformance", "tests"]
+nox.options.error_on_missing_interpreters = False
+
+BACKENDS = ["numpy", "array_api_strict", "torch", "jax", "dask", "cupy"]
+CPU_BACKENDS = BACKENDS[:-1]
+
+
+def _has_cuda_gpu() -> bool:
+    return shutil.which("nvidia-smi") is not None
+
+
+def _install(session: nox.Session, *reqs: str) -> None:
+    args = ["-r", "backends/base.txt"]
+    for r in reqs:
+        args += ["-r", f"backends/{r}.txt"]
+    session.install(*args)
+    session.install("--no-deps", ".")
+
+
+@nox.session(name="tests", tags=["tests"])
+@nox.parametrize("backend", BACKENDS)
+def tests(session: nox.Session, backend: str) -> None:
+    """Run the test suite against one backend (LOSSAPI_ONLY selects it,
+    LOSSAPI_BACKENDS makes a failed import an error, not a skip)."""
+    if backend == "cupy" and not _has_cuda_gpu():
+        session.skip("cupy needs a CUDA GPU and driver; none on this machine (nvidia-smi not found)")
+    _install(session, backend)
+    env = {"LOSSAPI_ONLY": backend, "LOSSAPI_BACKENDS": backend}
+    # Run from a temp dir against the installed package, not the source tree.
+    session.run("pytest", "-q", "-p", "no:cacheprovider", *session.posargs, env=env)
+
+
+@nox.session
+def conformance(session: nox.Session) -> None:
+    """The guides' worked examples and the peer cross-checks on every CPU
+    backend (plus CUDA backends when a GPU is present)."""
+    reqs = list(CPU_BACKENDS) + ["peers"]
+    if _has_cuda_gpu():
+        reqs.append("cupy")
+    _install(session, *reqs)
+    session.run("python", "-m", "conformance", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    session.install("-r", "backends/lint.txt")
+    session.run("ruff", "check", "lossapi", "tests", "conformance", "benchmarks", "noxfile.py")
+    session.run("mypy", "lossapi")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks against the native peers; writes benchmarks/results/."""
+    _install(session, "torch", "jax", "numpy", "peers", "bench")
+    session.run("python", "-m", "benchmarks", *session.posargs)
