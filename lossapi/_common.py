@@ -126,3 +126,16 @@ def reduce(ops: Ops, values: Any, reduction: str, out_dtype: Any, *, weights_sum
     else:
         out = xp.mean(values)
     return out if out.dtype == out_dtype else xp.astype(out, out_dtype)
+
+
+def native_loss(ops: Ops, name: str, out_dtype: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run the backend's fused kernel for loss ``name`` if it has one.
+
+    Returns None when the backend has no fast path, so the caller runs the
+    generic array-API code.
+    """
+    fn = ops.native_losses.get(name)
+    if fn is None:
+        return None
+    out = fn(*args, **kwargs)
+    return out if out.dtype == out_dtype else ops.xp.astype(out, out_dtype)

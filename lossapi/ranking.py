@@ -1,5 +1,346 @@
-"""Ranking losses (filled in by the ranking issue)."""
+"""Ranking losses: learn a scoring function that orders items by relevance.
+
+Pairwise: :func:`margin_ranking` (two score arrays and a preference label)
+and :func:`ranknet` (every ordered pair inside a list). Listwise:
+:func:`listnet`, :func:`listmle` and :func:`approx_ndcg`.
+
+The listwise and list-pairwise losses take ``scores`` and ``relevance`` of
+equal shape; the lists lie along ``axis`` (the last one by default), so a
+batch of queries is ``[num_queries, list_size]``. ``reduction="none"`` returns
+one value per list (the input shape without ``axis``); "mean" averages over
+all lists, empty ones included.
+
+**Padding.** Lists of unequal length are padded to one size: a position
+whose relevance is negative (or NaN) is padding. Padding never changes the
+loss of the real items, a list with no real items has loss 0, and the masks
+are built with ``where``, so padded batches run under ``jax.jit`` and
+``jax.vmap`` (no boolean indexing, no data-dependent shapes).
+
+See the user guide (README, "Conventions") for reductions and dtypes.
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import math
+import operator
+from typing import Any
+
+from ._common import check_number, reduce, setup
+
+__all__ = [
+    "margin_ranking",
+    "ranknet",
+    "listnet",
+    "listmle",
+    "approx_ndcg",
+]
+
+_LN2 = math.log(2.0)
+
+
+def _check_axis(loss: str, axis: Any, ndim: int) -> int:
+    """``axis`` as a non-negative int, or an error naming the loss."""
+    if isinstance(axis, bool):
+        raise TypeError(f"{loss}: axis must be an int, got bool")
+    try:
+        axis = operator.index(axis)
+    except TypeError:
+        raise TypeError(f"{loss}: axis must be an int, got {type(axis).__name__}") from None
+    if ndim == 0:
+        raise ValueError(f"{loss}: scores must have at least one dimension (the list axis), got a 0-d array")
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"{loss}: axis {axis} is out of range for scores with {ndim} dimension(s)")
+    return axis % ndim
+
+
+def _lists(loss, scores, relevance, axis, reduction):
+    """Validate, cast, and move the list axis last; also the real-item mask."""
+    ops, dt, s, r = setup(loss, scores, relevance, names=("scores", "relevance"), reduction=reduction)
+    axis = _check_axis(loss, axis, s.ndim)
+    if axis != s.ndim - 1:
+        s = ops.xp.moveaxis(s, axis, -1)
+        r = ops.xp.moveaxis(r, axis, -1)
+    # Negative or NaN relevance marks padding (NaN >= 0 is False). Padded
+    # scores are replaced by 0, so junk there (inf, NaN) reaches no value and
+    # no gradient.
+    valid = r >= 0
+    return ops, dt, ops.xp.where(valid, s, ops.xp.zeros_like(s)), r, valid
+
+
+def _masked_log_softmax(ops, x, valid):
+    """log softmax over the real items of each list (last axis).
+
+    Padded entries get a finite junk value; callers mask them out.
+    """
+    xp = ops.xp
+    zero = xp.zeros_like(x)
+    lowest = xp.finfo(x.dtype).min
+    # Shift by the (gradient-free) max over real items so exp never
+    # overflows; the largest real term is exp(0) = 1, so the sum is >= 1.
+    m = ops.stop_gradient(xp.max(xp.where(valid, x, xp.full_like(x, lowest)), axis=-1, keepdims=True))
+    z = xp.where(valid, x - m, zero)
+    total = xp.sum(xp.where(valid, xp.exp(z), zero), axis=-1, keepdims=True)
+    # A list with no real items sums to 0: log(1) keeps everything finite.
+    total = xp.where(total > 0, total, xp.ones_like(total))
+    return z - xp.log(total)
+
+
+def _reverse_cumulative_logsumexp(ops, x, valid):
+    """``out[..., i] = log(sum over real j >= i of exp(x[..., j]))`` (last axis).
+
+    A doubling (Hillis-Steele) scan over pairs ``(m, c)`` that stand for
+    ``m + log(c)``: combining two windows shifts both by the larger ``m``, so
+    every exp is <= 1 and the window's largest term contributes exp(0) * c >= 1.
+    Hence ``c >= 1`` wherever a real item is in the window and the log is
+    finite for any finite scores, however far apart (the single "subtract the
+    list max, reverse cumsum, log" pass underflows to log(0) once a list's
+    scores span more than ~88 in float32). Padding is the pair
+    ``(lowest finite, 0)``, an exact identity of the combine, so padded and
+    unpadded lists give the same values. log2(n) steps of elementwise work.
+    """
+    xp = ops.xp
+    n = x.shape[-1]
+    lowest = xp.finfo(x.dtype).min
+    m = xp.where(valid, x, xp.full_like(x, lowest))
+    c = xp.where(valid, xp.ones_like(x), xp.zeros_like(x))
+    d = 1
+    while d < n:
+        m_next = xp.concat([m[..., d:], xp.full_like(m[..., :d], lowest)], axis=-1)
+        c_next = xp.concat([c[..., d:], xp.zeros_like(c[..., :d])], axis=-1)
+        # The shift cancels exactly in m + log(c), so it needs no gradient;
+        # all of the gradient flows through c.
+        top = ops.stop_gradient(xp.maximum(m, m_next))
+        c = c * xp.exp(m - top) + c_next * xp.exp(m_next - top)
+        m = top
+        d *= 2
+    c = xp.where(valid, c, xp.ones_like(c))  # padded positions: finite junk, masked by callers
+    return m + xp.log(c)
+
+
+def margin_ranking(s1, s2, target, /, *, margin=0.0, reduction="mean"):
+    """Margin ranking loss, ``max(0, -target * (s1 - s2) + margin)``.
+
+    ``target == 1`` means ``s1`` should score higher than ``s2`` by at least
+    ``margin``; ``target == -1`` the reverse. Values follow
+    ``torch.nn.functional.margin_ranking_loss``. Target values other than
+    +-1 are not checked (a value check would break ``jax.jit``); they are used
+    as they are, as torch does.
+
+    The hinge's subgradient at the kink (``-target * (s1 - s2) + margin == 0``)
+    is 0 on every backend (torch's clamp gives 1 there).
+
+    Args:
+      s1: scores of the first items, floating array of any shape.
+      s2: scores of the second items, floating, same shape as ``s1``.
+      target: +1 or -1 per pair (any real or integer dtype), same shape.
+      margin: the required score gap (any real number; default 0).
+      reduction: "mean", "sum" or "none".
+
+    Returns:
+      A scalar array, or an array of ``s1``'s shape for "none".
+
+    Example:
+      >>> import numpy as np, lossapi
+      >>> s1, s2 = np.array([0.8, 0.2, 0.5]), np.array([0.4, 0.6, 0.3])
+      >>> round(float(lossapi.margin_ranking(s1, s2, np.array([1.0, 1.0, -1.0]), margin=0.2)), 4)
+      0.3333
+    """
+    margin = check_number("margin_ranking", "margin", margin)
+    s2_in = s2
+    ops, dt, s1, s2, y = setup("margin_ranking", s1, s2, target, names=("s1", "s2", "target"),
+                                reduction=reduction)
+    if not ops.xp.isdtype(s2_in.dtype, "real floating"):
+        raise TypeError(f"margin_ranking: s2 must be a real floating-point array, got {s2_in.dtype}")
+    v = margin - y * (s1 - s2)
+    return reduce(ops, ops.xp.where(v > 0, v, ops.xp.zeros_like(v)), reduction, dt)
+
+
+def ranknet(scores, relevance, /, *, axis=-1, reduction="mean"):
+    """RankNet pairwise logistic loss, averaged over the ordered pairs of a list.
+
+    For every pair of real items with ``relevance[i] > relevance[j]`` the loss
+    is ``-log sigmoid(s_i - s_j) = softplus(-(s_i - s_j))``, RankNet's cross
+    entropy with target probability 1. A list's loss is the mean over such
+    pairs; a list without one (all relevances equal, or fewer than two real
+    items) has loss 0. Tied pairs are left out (RankNet's target 1/2 for
+    ties is not used), as in most learning-to-rank libraries.
+
+    Memory is ``O(list_size**2)`` per list (all pairs are formed at once).
+
+    Args:
+      scores: predicted scores, floating array ``[..., list_size]``.
+      relevance: graded relevance, same shape (any real or integer dtype);
+        negative values mark padding.
+      axis: the axis holding the lists.
+      reduction: "mean", "sum" or "none".
+
+    Returns:
+      A scalar array, or one value per list for "none".
+
+    References:
+      Burges et al., "Learning to Rank using Gradient Descent", ICML 2005.
+
+    Example:
+      >>> import numpy as np, lossapi
+      >>> s = np.array([[2.0, 1.0, 0.0], [0.0, 1.0, 5.0]])
+      >>> r = np.array([[2, 1, -1], [1, 0, -1]])  # -1: padding
+      >>> np.round(lossapi.ranknet(s, r, reduction="none"), 4)
+      array([0.3133, 1.3133])
+    """
+    ops, dt, s, r, valid = _lists("ranknet", scores, relevance, axis, reduction)
+    xp = ops.xp
+    # [..., i, j]: pair (i, j) counts when item i is more relevant than item j
+    # and both are real (rel_i > rel_j >= 0).
+    pair = (xp.expand_dims(r, axis=-1) > xp.expand_dims(r, axis=-2)) & xp.expand_dims(valid, axis=-2)
+    per_pair = ops.softplus(xp.expand_dims(s, axis=-2) - xp.expand_dims(s, axis=-1))
+    total = xp.sum(xp.where(pair, per_pair, xp.zeros_like(per_pair)), axis=(-2, -1))
+    count = xp.sum(xp.astype(pair, s.dtype), axis=(-2, -1))
+    return reduce(ops, total / xp.where(count > 0, count, xp.ones_like(count)), reduction, dt)
+
+
+def listnet(scores, relevance, /, *, axis=-1, reduction="mean"):
+    """ListNet top-one loss: cross entropy between two softmaxes of a list.
+
+    ``-sum_i softmax(relevance)_i * log softmax(scores)_i`` over the real
+    items of each list: the top-one probabilities of the Plackett-Luce model
+    under the relevance (target) and under the scores (model). Computed in
+    log space (``log_softmax``), finite for any finite scores.
+
+    Args:
+      scores: predicted scores, floating array ``[..., list_size]``.
+      relevance: relevance values, same shape (any real or integer dtype);
+        negative values mark padding.
+      axis: the axis holding the lists.
+      reduction: "mean", "sum" or "none".
+
+    Returns:
+      A scalar array, or one value per list for "none".
+
+    References:
+      Cao, Qin, Liu, Tsai & Li, "Learning to Rank: From Pairwise Approach to
+      Listwise Approach", ICML 2007.
+
+    Example:
+      >>> import numpy as np, lossapi
+      >>> s = np.array([[1.0, 0.0, 0.0], [3.0, 1.0, 7.0]])
+      >>> r = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0]])  # -1: padding
+      >>> np.round(lossapi.listnet(s, r, reduction="none"), 4)
+      array([0.9753, 1.1269])
+    """
+    ops, dt, s, r, valid = _lists("listnet", scores, relevance, axis, reduction)
+    xp = ops.xp
+    zero = xp.zeros_like(s)
+    p = xp.where(valid, xp.exp(_masked_log_softmax(ops, r, valid)), zero)
+    log_q = _masked_log_softmax(ops, s, valid)
+    return reduce(ops, -xp.sum(xp.where(valid, p * log_q, zero), axis=-1), reduction, dt)
+
+
+def listmle(scores, relevance, /, *, axis=-1, reduction="mean"):
+    """ListMLE: negative Plackett-Luce log-likelihood of the relevance order.
+
+    With ``pi`` the real items sorted by relevance, highest first,
+    ``loss = sum_i [logsumexp(s_pi(i), ..., s_pi(n)) - s_pi(i)]``, the negative
+    log-probability that the Plackett-Luce model with parameters ``scores``
+    draws exactly that order.
+
+    **Ties** in relevance are broken by position: a stable sort keeps tied
+    items in their order along ``axis`` (earlier first). ListMLE is not
+    invariant to this choice; shuffle tied items beforehand to randomise it.
+
+    The reverse cumulative log-sum-exp is a log-space scan, finite for any
+    finite scores (no underflow to log 0 however far apart they are).
+
+    Args:
+      scores: predicted scores, floating array ``[..., list_size]``.
+      relevance: relevance values, same shape (any real or integer dtype);
+        negative values mark padding.
+      axis: the axis holding the lists.
+      reduction: "mean", "sum" or "none".
+
+    Returns:
+      A scalar array, or one value per list for "none".
+
+    References:
+      Xia, Liu, Wang, Zhang & Li, "Listwise Approach to Learning to Rank:
+      Theory and Algorithm", ICML 2008.
+
+    Example:
+      >>> import numpy as np, lossapi
+      >>> s = np.array([[3.0, 1.0, 2.0], [0.0, 1.0, 9.0]])
+      >>> r = np.array([[2, 0, 1], [1, 0, -1]])  # -1: padding
+      >>> np.round(lossapi.listmle(s, r, reduction="none"), 4)
+      array([0.7209, 1.3133])
+    """
+    ops, dt, s, r, valid = _lists("listmle", scores, relevance, axis, reduction)
+    xp = ops.xp
+    # Padding (negative or NaN relevance) may land anywhere in the order;
+    # the scan and the final mask treat it wherever it is.
+    order = xp.argsort(r, axis=-1, descending=True, stable=True)
+    s_sorted = ops.take_along_axis(s, order, axis=-1)
+    valid_sorted = ops.take_along_axis(r, order, axis=-1) >= 0
+    lse = _reverse_cumulative_logsumexp(ops, s_sorted, valid_sorted)
+    terms = xp.where(valid_sorted, lse - s_sorted, xp.zeros_like(s_sorted))
+    return reduce(ops, xp.sum(terms, axis=-1), reduction, dt)
+
+
+def approx_ndcg(scores, relevance, /, *, temperature=1.0, axis=-1, reduction="mean"):
+    """ApproxNDCG loss: ``1 - NDCG`` with ranks smoothed by sigmoids.
+
+    The rank of item ``i`` is approximated by
+    ``pi_i = 1 + sum_{j != i} sigmoid((s_j - s_i) / temperature)`` (sums over
+    real items), which tends to the true rank as ``temperature -> 0``. Then
+    ``DCG = sum_i (2**rel_i - 1) / log2(1 + pi_i)``, and ``IDCG`` is the DCG of
+    the ideal order (relevance sorted descending, integer ranks). The loss is
+    ``1 - DCG / IDCG``: 0 for a perfect ranking in the sharp limit, near 1 for
+    a bad one (TF-Ranking returns ``-approxNDCG``; the two differ by a
+    constant and have the same gradient). A list with ``IDCG == 0`` (no item
+    of positive relevance) has loss 0.
+
+    Memory is ``O(list_size**2)`` per list (all pairs are formed at once).
+
+    Args:
+      scores: predicted scores, floating array ``[..., list_size]``.
+      relevance: graded relevance, same shape (any real or integer dtype);
+        negative values mark padding.
+      temperature: positive smoothing of the ranks; smaller is sharper.
+      axis: the axis holding the lists.
+      reduction: "mean", "sum" or "none".
+
+    Returns:
+      A scalar array, or one value per list for "none".
+
+    References:
+      Qin, Liu & Li, "A General Approximation Framework for Direct
+      Optimization of Information Retrieval Measures", Information
+      Retrieval 13(4), 2010. Bruch, Zoghi, Bendersky & Najork, "Revisiting
+      Approximate Metric Optimization in the Age of Deep Neural Networks",
+      SIGIR 2019 (TF-Ranking).
+
+    Example:
+      >>> import numpy as np, lossapi
+      >>> s = np.array([[3.0, 1.0, 2.0], [0.0, 1.0, 9.0]])
+      >>> r = np.array([[2, 0, 1], [1, 0, -1]])  # -1: padding
+      >>> np.round(lossapi.approx_ndcg(s, r, reduction="none"), 4)
+      array([0.1683, 0.3101])
+    """
+    temperature = check_number("approx_ndcg", "temperature", temperature, low=0.0, low_open=True)
+    ops, dt, s, r, valid = _lists("approx_ndcg", scores, relevance, axis, reduction)
+    xp = ops.xp
+    zero = xp.zeros_like(s)
+    # [..., i, j] = sigmoid((s_j - s_i) / T), summed over real j. The j == i
+    # term is sigmoid(0) = 1/2 exactly (with zero gradient), so
+    # 1 + sum_{j != i} = 1/2 + sum_j: no identity matrix needed.
+    sig = ops.sigmoid((xp.expand_dims(s, axis=-2) - xp.expand_dims(s, axis=-1)) / temperature)
+    sig = xp.where(xp.expand_dims(valid, axis=-2), sig, xp.zeros_like(sig))
+    approx_rank = 0.5 + xp.sum(sig, axis=-1)
+    # Gain 2**rel - 1 as expm1(rel * ln 2): accurate for small relevance.
+    gain = xp.where(valid, xp.expm1(r * _LN2), zero)
+    dcg = xp.sum(gain / xp.log2(1.0 + approx_rank), axis=-1)
+    # Ideal DCG: gains sorted descending at ranks 1..n (padding has gain 0).
+    # The ranks come from a cumulative sum so they share the input's device.
+    ideal_gain = xp.sort(gain, axis=-1, descending=True)
+    ranks = xp.cumulative_sum(xp.ones_like(ideal_gain), axis=-1)
+    idcg = xp.sum(ideal_gain / xp.log2(1.0 + ranks), axis=-1)
+    has_gain = idcg > 0
+    ndcg = dcg / xp.where(has_gain, idcg, xp.ones_like(idcg))
+    return reduce(ops, xp.where(has_gain, 1.0 - ndcg, xp.zeros_like(ndcg)), reduction, dt)

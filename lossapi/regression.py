@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import math
 
-from ._common import check_number, check_reduction, check_shapes, reduce, setup, as_float_pred, cast_to, compute_dtype
-from .backends import resolve
+from ._common import as_float_pred, cast_to, check_number, compute_dtype, native_loss, reduce, setup
 
 __all__ = [
     "mse",
@@ -44,6 +43,9 @@ def mse(pred, target, /, *, reduction="mean"):
       0.31
     """
     ops, dt, pred, target = setup("mse", pred, target, reduction=reduction)
+    fast = native_loss(ops, "mse", dt, pred, target, reduction)
+    if fast is not None:
+        return fast
     r = pred - target
     return reduce(ops, r * r, reduction, dt)
 
@@ -59,6 +61,9 @@ def mae(pred, target, /, *, reduction="mean"):
       0.5
     """
     ops, dt, pred, target = setup("mae", pred, target, reduction=reduction)
+    fast = native_loss(ops, "mae", dt, pred, target, reduction)
+    if fast is not None:
+        return fast
     return reduce(ops, ops.abs(pred - target), reduction, dt)
 
 
@@ -82,6 +87,9 @@ def huber(pred, target, /, *, delta=1.0, reduction="mean"):
     """
     delta = check_number("huber", "delta", delta, low=0.0, low_open=True)
     ops, dt, pred, target = setup("huber", pred, target, reduction=reduction)
+    fast = native_loss(ops, "huber", dt, pred, target, reduction, delta=delta)
+    if fast is not None:
+        return fast
     r = pred - target
     a = ops.abs(r)
     return reduce(ops, ops.xp.where(a <= delta, 0.5 * r * r, delta * (a - 0.5 * delta)), reduction, dt)
@@ -103,6 +111,9 @@ def smooth_l1(pred, target, /, *, beta=1.0, reduction="mean"):
     """
     beta = check_number("smooth_l1", "beta", beta, low=0.0)
     ops, dt, pred, target = setup("smooth_l1", pred, target, reduction=reduction)
+    fast = native_loss(ops, "smooth_l1", dt, pred, target, reduction, beta=beta)
+    if fast is not None:
+        return fast
     r = pred - target
     a = ops.abs(r)
     if beta == 0.0:

@@ -51,6 +51,12 @@ class Ops:
         for prim in PRIMITIVES:
             impl = getattr(native, prim, None) or getattr(_generic, prim)
             setattr(self, prim, functools.partial(impl, xp))
+        # Whole-loss fast paths: a backend module's ``loss_<name>`` functions
+        # route a loss to the framework's own fused kernel (same values and
+        # gradients; the tests and the conformance harness check both paths).
+        self.native_losses: dict[str, Any] = {
+            n[len("loss_"):]: f for n, f in vars(native or _generic).items() if n.startswith("loss_")
+        }
 
     def __repr__(self) -> str:
         return f"Ops({self.name!r})"

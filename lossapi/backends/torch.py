@@ -39,3 +39,26 @@ def take_along_axis(xp, x, indices, axis=-1):
 
 def stop_gradient(xp, x):
     return x.detach()
+
+
+# --- whole-loss fast paths ---------------------------------------------------
+# Each takes validated arrays already in the compute dtype and returns the
+# reduced value. ATen fuses each into one kernel (forward and backward); their
+# subgradients at the kinks equal lossapi's conventions (0 at r == 0, the
+# linear piece's slope at |r| == delta).
+
+
+def loss_mse(pred, target, reduction):
+    return F.mse_loss(pred, target, reduction=reduction)
+
+
+def loss_mae(pred, target, reduction):
+    return F.l1_loss(pred, target, reduction=reduction)
+
+
+def loss_huber(pred, target, reduction, delta):
+    return F.huber_loss(pred, target, reduction=reduction, delta=delta)
+
+
+def loss_smooth_l1(pred, target, reduction, beta):
+    return F.smooth_l1_loss(pred, target, reduction=reduction, beta=beta)

@@ -1,0 +1,595 @@
+"""The benchmark pairs: each lossapi loss against a native peer that computes
+the same value.
+
+A :class:`Pair` names the lossapi loss, the peer library ("torch", "optax"
+or "sklearn"), how to make inputs (float64 NumPy arrays, converted per
+library), the lossapi call and the peer call. Option values on both sides
+are chosen so the two compute the same number; :func:`check_pair` asserts
+that (and that the gradients agree) before anything is timed, and the test
+``tests/test_benchmark_pairs.py`` runs it on tiny inputs for every pair.
+
+Peers are resolved once (``peer(mods)`` returns the callable), so no import
+or attribute lookup is timed on either side. Where a peer takes its inputs
+in another form (one-hot labels, log-probabilities), ``peer_prep`` converts
+them once, outside the timed region; conversions that are part of the work
+(the ``log`` before ``F.kl_div``) stay inside the timed peer call.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+# Shapes per input family and size. "large" is the timed size of a full run,
+# "quick" replaces it under --quick, "small" measures per-call overhead and
+# "tiny" is for the value-agreement test.
+SHAPES: dict[str, dict[str, tuple[int, ...]]] = {
+    # elementwise: 2048 * 2048 = 4.2M elements per input.
+    "ew": {"tiny": (4, 5), "small": (8, 10), "quick": (256, 256), "large": (2048, 2048)},
+    # softmax over a vocabulary-sized last axis: 2048 x 32000 logits.
+    "softmax": {"tiny": (4, 5), "small": (8, 10), "quick": (64, 1000), "large": (2048, 32000)},
+    # sklearn's log_loss one-hot encodes in float64: a smaller matrix (4M).
+    "softmax_sk": {"tiny": (4, 5), "small": (8, 10), "quick": (64, 100), "large": (4096, 1000)},
+    # distributions over rows (KL): 4096 x 1024 = 4.2M.
+    "dist": {"tiny": (4, 5), "small": (8, 10), "quick": (256, 64), "large": (4096, 1024)},
+    # embeddings (N, D): 65536 x 64 = 4.2M per input.
+    "emb": {"tiny": (4, 5), "small": (8, 10), "quick": (1024, 64), "large": (65536, 64)},
+    # one score per sample: 4.2M samples.
+    "vec": {"tiny": (20,), "small": (80,), "quick": (65536,), "large": (4194304,)},
+}
+
+# Peer libraries and the array library lossapi runs on for each.
+ARRAY_LIB = {"torch": "torch", "optax": "jax", "sklearn": "numpy"}
+
+
+class Mods:
+    """Lazy access to the peer modules (nothing imported until used)."""
+
+    @functools.cached_property
+    def torch(self):
+        return importlib.import_module("torch")
+
+    @functools.cached_property
+    def F(self):  # noqa: N802 - the usual alias
+        return importlib.import_module("torch.nn.functional")
+
+    @functools.cached_property
+    def jax(self):
+        return importlib.import_module("jax")
+
+    @functools.cached_property
+    def jnp(self):
+        return importlib.import_module("jax.numpy")
+
+    @functools.cached_property
+    def optax(self):
+        return importlib.import_module("optax")
+
+    @functools.cached_property
+    def skm(self):
+        return importlib.import_module("sklearn.metrics")
+
+    @functools.cached_property
+    def tv_focal(self):
+        """torchvision.ops.sigmoid_focal_loss, or an inline torch expression of
+        its definition where torchvision is not installed (see FOCAL_LABEL)."""
+        try:
+            from torchvision.ops import sigmoid_focal_loss
+
+            return sigmoid_focal_loss
+        except Exception:
+            return functools.partial(_focal_inline, self.torch, self.F)
+
+
+def _focal_inline(torch, F, logits, target, alpha=0.25, gamma=2.0, reduction="mean"):
+    # Lin et al. 2017 as torchvision defines it: BCE-with-logits scaled by
+    # (1 - p_t)**gamma and the class weight alpha_t, mean over elements.
+    p = torch.sigmoid(logits)
+    ce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    p_t = p * target + (1 - p) * (1 - target)
+    loss = ce * (1 - p_t) ** gamma
+    if alpha >= 0:
+        loss = (alpha * target + (1 - alpha) * (1 - target)) * loss
+    return loss.mean()
+
+
+def focal_label() -> str:
+    try:
+        import torchvision.ops  # noqa: F401
+
+        return "torchvision.ops.sigmoid_focal_loss"
+    except Exception:
+        return "torchvision sigmoid_focal_loss (inline torch expression; torchvision not installed)"
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One lossapi loss against one native peer.
+
+    Attributes:
+      loss: the lossapi function name.
+      lib: peer library: "torch", "optax" or "sklearn".
+      peer_name: what the peer is, for the report.
+      shapes: key of SHAPES.
+      make: ``make(rng, shape) -> list of float64/int64 NumPy arrays``.
+      ours: ``ours(lossapi) -> callable`` taking the arrays.
+      peer: ``peer(mods) -> callable`` taking the (prepared) arrays.
+      grad: indices of the arrays differentiated in forward+backward; empty
+        when the peer does not differentiate (sklearn).
+      peer_prep: NumPy-level conversion of the inputs for the peer, done once.
+      variant: a short tag distinguishing two pairs of the same loss.
+      note: how the mapping was made, for the report.
+    """
+
+    loss: str
+    lib: str
+    peer_name: str
+    shapes: str
+    make: Callable[[np.random.Generator, tuple[int, ...]], list[np.ndarray]]
+    ours: Callable[[Any], Callable[..., Any]]
+    peer: Callable[[Mods], Callable[..., Any]]
+    grad: tuple[int, ...] = (0,)
+    peer_prep: Callable[[list[np.ndarray]], list[np.ndarray]] | None = None
+    variant: str = ""
+    note: str = ""
+    rtol: float = field(default=2e-5)
+
+    @property
+    def id(self) -> str:
+        v = f"[{self.variant}]" if self.variant else ""
+        return f"{self.lib}:{self.loss}{v}"
+
+    @property
+    def array_lib(self) -> str:
+        return ARRAY_LIB[self.lib]
+
+    def shape(self, size: str) -> tuple[int, ...]:
+        return SHAPES[self.shapes][size]
+
+
+# --------------------------------------------------------------------------
+# Input makers: float64 / int64 NumPy arrays; converted to float32 for torch
+# and JAX, kept float64 for NumPy/sklearn. Continuous random inputs keep every
+# kink (|r| = delta, margins) at probability zero.
+
+
+def _reg(rng, shape):
+    return [rng.standard_normal(shape), rng.standard_normal(shape)]
+
+
+def _positive(rng, shape):
+    # Targets away from 0 so percentage errors do not depend on eps floors.
+    return [rng.uniform(0.5, 2.0, shape), rng.uniform(0.5, 2.0, shape)]
+
+
+def _poisson_log(rng, shape):
+    return [0.5 * rng.standard_normal(shape), rng.poisson(2.0, shape).astype(np.float64)]
+
+
+def _poisson_rate(rng, shape):
+    return [rng.uniform(0.2, 4.0, shape), rng.poisson(2.0, shape).astype(np.float64)]
+
+
+def _gauss(rng, shape):
+    return [rng.standard_normal(shape), rng.standard_normal(shape), rng.uniform(0.5, 2.0, shape)]
+
+
+def _probs_binary(rng, shape):
+    return [rng.uniform(0.02, 0.98, shape), (rng.random(shape) < 0.5).astype(np.float64)]
+
+
+def _logits_binary(rng, shape):
+    return [2.0 * rng.standard_normal(shape), (rng.random(shape) < 0.5).astype(np.float64)]
+
+
+def _signed(rng, shape):
+    return [rng.standard_normal(shape), np.where(rng.random(shape) < 0.5, -1.0, 1.0)]
+
+
+def _logits_int(rng, shape):
+    n, c = shape
+    return [rng.standard_normal(shape), rng.integers(0, c, n)]
+
+
+def _log_softmax(x):
+    m = x.max(axis=-1, keepdims=True)
+    return x - m - np.log(np.exp(x - m).sum(axis=-1, keepdims=True))
+
+
+def _logprobs_int(rng, shape):
+    x, y = _logits_int(rng, shape)
+    return [_log_softmax(x), y]
+
+
+def _probs_int(rng, shape):
+    x, y = _logits_int(rng, shape)
+    return [np.exp(_log_softmax(x)), y]
+
+
+def _two_dists(rng, shape):
+    return [np.exp(_log_softmax(rng.standard_normal(shape))), np.exp(_log_softmax(rng.standard_normal(shape)))]
+
+
+def _two_log_dists(rng, shape):
+    return [_log_softmax(rng.standard_normal(shape)), _log_softmax(rng.standard_normal(shape))]
+
+
+def _triplet(rng, shape):
+    return [rng.standard_normal(shape) for _ in range(3)]
+
+
+def _pair_sign(rng, shape):
+    return [rng.standard_normal(shape), rng.standard_normal(shape), np.where(rng.random(shape[0]) < 0.5, -1.0, 1.0)]
+
+
+def _rank(rng, shape):
+    return [rng.standard_normal(shape), rng.standard_normal(shape), np.where(rng.random(shape) < 0.5, -1.0, 1.0)]
+
+
+def _onehot_labels(args):
+    x, y = args
+    return [x, np.eye(x.shape[-1])[y]]
+
+
+def _p(fn, **kw):
+    return functools.partial(fn, **kw) if kw else fn
+
+
+# --------------------------------------------------------------------------
+# The pairs. ``ours`` returns the lossapi function itself (or a partial with
+# the options), ``peer`` the peer function: neither side pays a wrapper the
+# other does not, except where the mapping needs one (noted).
+
+FOCAL = dict(alpha=0.25, gamma=2.0)
+
+
+def _torch_pairs() -> list[Pair]:
+    T = "torch"
+    P = []
+    add = P.append
+    add(Pair("mse", T, "F.mse_loss", "ew", _reg, lambda L: L.mse, lambda m: m.F.mse_loss))
+    add(Pair("mae", T, "F.l1_loss", "ew", _reg, lambda L: L.mae, lambda m: m.F.l1_loss))
+    add(Pair("huber", T, "F.huber_loss(delta=1.5)", "ew", _reg, lambda L: _p(L.huber, delta=1.5),
+             lambda m: _p(m.F.huber_loss, delta=1.5)))
+    add(Pair("smooth_l1", T, "F.smooth_l1_loss(beta=0.5)", "ew", _reg, lambda L: _p(L.smooth_l1, beta=0.5),
+             lambda m: _p(m.F.smooth_l1_loss, beta=0.5)))
+    add(Pair("poisson_nll", T, "F.poisson_nll_loss(log_input=True)", "ew", _poisson_log,
+             lambda L: L.poisson_nll, lambda m: m.F.poisson_nll_loss))
+    add(Pair("gaussian_nll", T, "F.gaussian_nll_loss", "ew", _gauss, lambda L: L.gaussian_nll,
+             lambda m: m.F.gaussian_nll_loss, grad=(0, 2)))
+    add(Pair("binary_cross_entropy", T, "F.binary_cross_entropy", "ew", _probs_binary,
+             lambda L: L.binary_cross_entropy, lambda m: m.F.binary_cross_entropy))
+    add(Pair("binary_cross_entropy_with_logits", T, "F.binary_cross_entropy_with_logits", "ew", _logits_binary,
+             lambda L: L.binary_cross_entropy_with_logits, lambda m: m.F.binary_cross_entropy_with_logits))
+    add(Pair("binary_focal", T, focal_label() + " (alpha=0.25, gamma=2, mean)", "ew", _logits_binary,
+             lambda L: _p(L.binary_focal, **FOCAL), lambda m: _p(m.tv_focal, reduction="mean", **FOCAL)))
+    add(Pair("cross_entropy", T, "F.cross_entropy (int labels)", "softmax", _logits_int,
+             lambda L: L.cross_entropy, lambda m: m.F.cross_entropy))
+    add(Pair("nll", T, "F.nll_loss", "softmax", _logprobs_int, lambda L: L.nll, lambda m: m.F.nll_loss))
+    add(Pair("multiclass_hinge", T, "F.multi_margin_loss (p=1, margin=1)", "softmax", _logits_int,
+             lambda L: _p(L.multiclass_hinge, form="weston_watkins"), lambda m: m.F.multi_margin_loss,
+             variant="weston_watkins"))
+    add(Pair("kl_divergence", T, "F.kl_div(q.log(), p, reduction='batchmean')", "dist", _two_dists,
+             lambda L: L.kl_divergence, lambda m: _kl_torch(m), grad=(0, 1),
+             note="the peer's log(q) is inside the timed call (lossapi takes q itself)"))
+    add(Pair("kl_divergence_log", T, "F.kl_div(log_q, log_p, log_target=True, reduction='batchmean')", "dist",
+             _two_log_dists, lambda L: L.kl_divergence_log, lambda m: _kl_log_torch(m), grad=(0, 1)))
+    add(Pair("triplet", T, "F.triplet_margin_loss (margin=1, p=2, eps=1e-6)", "emb", _triplet,
+             lambda L: L.triplet, lambda m: m.F.triplet_margin_loss, grad=(0, 1, 2)))
+    add(Pair("cosine_embedding", T, "F.cosine_embedding_loss (margin=0)", "emb", _pair_sign,
+             lambda L: L.cosine_embedding, lambda m: m.F.cosine_embedding_loss, grad=(0, 1)))
+    add(Pair("margin_ranking", T, "F.margin_ranking_loss (margin=0)", "vec", _rank,
+             lambda L: L.margin_ranking, lambda m: m.F.margin_ranking_loss, grad=(0, 1)))
+    return P
+
+
+def _kl_torch(m):
+    F = m.F
+
+    def kl(p, q):
+        return F.kl_div(q.log(), p, reduction="batchmean")
+
+    return kl
+
+
+def _kl_log_torch(m):
+    F = m.F
+
+    def kl(log_p, log_q):
+        return F.kl_div(log_q, log_p, reduction="batchmean", log_target=True)
+
+    return kl
+
+
+def _mean_of(m, fn, **kw):
+    """``mean(fn(*args, **kw))``: optax losses return per-element values."""
+    jnp = m.jnp
+
+    def f(*args):
+        return jnp.mean(fn(*args, **kw))
+
+    return f
+
+
+def _optax_pairs() -> list[Pair]:
+    O = "optax"
+    P = []
+    add = P.append
+    add(Pair("mse", O, "mean(optax.squared_error)", "ew", _reg, lambda L: L.mse,
+             lambda m: _mean_of(m, m.optax.squared_error)))
+    add(Pair("huber", O, "mean(optax.huber_loss(delta=1.5))", "ew", _reg, lambda L: _p(L.huber, delta=1.5),
+             lambda m: _mean_of(m, m.optax.huber_loss, delta=1.5)))
+    add(Pair("log_cosh", O, "mean(optax.log_cosh)", "ew", _reg, lambda L: L.log_cosh,
+             lambda m: _mean_of(m, m.optax.log_cosh)))
+    add(Pair("binary_cross_entropy_with_logits", O, "mean(optax.sigmoid_binary_cross_entropy)", "ew",
+             _logits_binary, lambda L: L.binary_cross_entropy_with_logits,
+             lambda m: _mean_of(m, m.optax.sigmoid_binary_cross_entropy)))
+    add(Pair("binary_focal", O, "mean(optax.sigmoid_focal_loss(alpha=0.25, gamma=2))", "ew", _logits_binary,
+             lambda L: _p(L.binary_focal, **FOCAL), lambda m: _mean_of(m, m.optax.sigmoid_focal_loss, **FOCAL)))
+    add(Pair("hinge", O, "mean(optax.hinge_loss), targets in {-1, 1}", "ew", _signed, lambda L: L.hinge,
+             lambda m: _mean_of(m, m.optax.hinge_loss)))
+    add(Pair("cross_entropy", O, "mean(optax.softmax_cross_entropy_with_integer_labels)", "softmax", _logits_int,
+             lambda L: L.cross_entropy, lambda m: _mean_of(m, m.optax.softmax_cross_entropy_with_integer_labels)))
+    add(Pair("multiclass_hinge", O, "mean(optax.multiclass_hinge_loss)", "softmax", _logits_int,
+             lambda L: _p(L.multiclass_hinge, form="crammer_singer"),
+             lambda m: _mean_of(m, m.optax.multiclass_hinge_loss), variant="crammer_singer"))
+    add(Pair("poly1", O, "mean(optax.poly_loss_cross_entropy(epsilon=1)), one-hot labels", "softmax", _logits_int,
+             lambda L: _p(L.poly1, epsilon=1.0), lambda m: _mean_of(m, m.optax.poly_loss_cross_entropy, epsilon=1.0),
+             peer_prep=_onehot_labels, note="the peer gets one-hot float labels, made outside the timed call"))
+    add(Pair("kl_divergence", O, "mean(optax.kl_divergence(log(q), p))", "dist", _two_dists,
+             lambda L: L.kl_divergence, lambda m: _kl_optax(m), grad=(0, 1),
+             note="the peer's log(q) is inside the timed call (lossapi takes q itself)"))
+    add(Pair("kl_divergence_log", O, "mean(optax.kl_divergence_with_log_targets(log_q, log_p))", "dist",
+             _two_log_dists, lambda L: L.kl_divergence_log, lambda m: _kl_log_optax(m), grad=(0, 1)))
+    add(Pair("triplet", O, "mean(optax.triplet_margin_loss(margin=1, eps=1e-6))", "emb", _triplet,
+             lambda L: L.triplet, lambda m: _mean_of(m, m.optax.triplet_margin_loss), grad=(0, 1, 2)))
+    return P
+
+
+def _kl_optax(m):
+    jnp, kl = m.jnp, m.optax.kl_divergence
+
+    def f(p, q):
+        return jnp.mean(kl(jnp.log(q), p))
+
+    return f
+
+
+def _kl_log_optax(m):
+    jnp, kl = m.jnp, m.optax.kl_divergence_with_log_targets
+
+    def f(log_p, log_q):
+        return jnp.mean(kl(log_q, log_p))
+
+    return f
+
+
+def _sk(fn_name, **kw):
+    """sklearn metric with (y_true, y_pred) order, called as (pred, target)."""
+
+    def peer(m):
+        fn = getattr(m.skm, fn_name)
+
+        def f(pred, target):
+            return fn(target, pred, **kw)
+
+        return f
+
+    return peer
+
+
+def _sk_pairs() -> list[Pair]:
+    S = "sklearn"
+    P = []
+    add = P.append
+    add(Pair("mse", S, "mean_squared_error", "ew", _reg, lambda L: L.mse, _sk("mean_squared_error"), grad=()))
+    add(Pair("mae", S, "mean_absolute_error", "ew", _reg, lambda L: L.mae, _sk("mean_absolute_error"), grad=()))
+    add(Pair("mape", S, "100 * mean_absolute_percentage_error", "ew", _positive, lambda L: L.mape,
+             lambda m: _times(_sk("mean_absolute_percentage_error")(m), 100.0), grad=(),
+             note="sklearn returns a fraction, lossapi percent: the peer's scalar is multiplied by 100"))
+    add(Pair("msle", S, "mean_squared_log_error", "ew", _positive, lambda L: L.msle,
+             _sk("mean_squared_log_error"), grad=()))
+    add(Pair("pinball", S, "mean_pinball_loss(alpha=0.9)", "ew", _reg, lambda L: _p(L.pinball, quantile=0.9),
+             _sk("mean_pinball_loss", alpha=0.9), grad=()))
+    add(Pair("poisson_nll", S, "mean_poisson_deviance", "ew", _poisson_rate, _poisson_deviance,
+             _sk("mean_poisson_deviance"), grad=(),
+             note="deviance = 2 * (poisson_nll(log_input=False, eps=0) + mean(y log y - y)); "
+                  "the extra terms are computed on the lossapi side, inside its timed call"))
+    add(Pair("binary_cross_entropy", S, "log_loss (binary, 1-D probabilities)", "ew", _probs_binary,
+             lambda L: L.binary_cross_entropy, lambda m: _log_loss_binary(m), grad=()))
+    add(Pair("nll", S, "log_loss (multiclass probabilities)", "softmax_sk", _probs_int, _nll_of_probs,
+             lambda m: _log_loss_multi(m), grad=(),
+             note="lossapi side is nll(np.log(probs), labels), the log inside its timed call"))
+    add(Pair("hinge", S, "hinge_loss (binary, y in {-1, 1})", "vec", _signed_vec, lambda L: L.hinge,
+             _sk("hinge_loss"), grad=()))
+    add(Pair("multiclass_hinge", S, "hinge_loss (multiclass, Crammer-Singer)", "softmax_sk", _logits_int,
+             lambda L: _p(L.multiclass_hinge, form="crammer_singer"), lambda m: _hinge_multi(m), grad=(),
+             variant="crammer_singer"))
+    return P
+
+
+def _signed_vec(rng, shape):
+    return _signed(rng, shape)
+
+
+def _times(f, k):
+    def g(*a):
+        return f(*a) * k
+
+    return g
+
+
+def _poisson_deviance(L):
+    nll = functools.partial(L.poisson_nll, log_input=False, eps=0.0)
+
+    def f(mu, y):
+        ylogy = y * np.log(np.where(y > 0, y, 1.0))
+        return 2.0 * (nll(mu, y) + np.mean(ylogy - y))
+
+    return f
+
+
+def _nll_of_probs(L):
+    nll = L.nll
+
+    def f(probs, labels):
+        return nll(np.log(probs), labels)
+
+    return f
+
+
+def _log_loss_binary(m):
+    fn = m.skm.log_loss
+
+    def f(probs, target):
+        return fn(target, probs, labels=[0.0, 1.0])
+
+    return f
+
+
+def _log_loss_multi(m):
+    fn = m.skm.log_loss
+
+    def f(probs, labels):
+        return fn(labels, probs, labels=np.arange(probs.shape[-1]))
+
+    return f
+
+
+def _hinge_multi(m):
+    fn = m.skm.hinge_loss
+
+    def f(scores, labels):
+        return fn(labels, scores, labels=np.arange(scores.shape[-1]))
+
+    return f
+
+
+def all_pairs() -> list[Pair]:
+    return _torch_pairs() + _optax_pairs() + _sk_pairs()
+
+
+# The public API the brief names; a pair's loss outside it is a typo.
+KNOWN_LOSSES = frozenset(
+    "mse mae huber smooth_l1 log_cosh mape smape msle pinball poisson_nll gaussian_nll "
+    "binary_cross_entropy binary_cross_entropy_with_logits cross_entropy nll binary_focal focal hinge "
+    "squared_hinge multiclass_hinge poly1 kl_divergence kl_divergence_log js_divergence gaussian_kl "
+    "triplet cosine_embedding contrastive cosine_proximity nt_xent batch_triplet dice jaccard tversky "
+    "margin_ranking listnet listmle ranknet approx_ndcg".split()
+)
+
+
+def select(pairs: Sequence[Pair], only: str | None) -> list[Pair]:
+    """Pairs whose loss, library or id is named in the comma list ``only``."""
+    if not only:
+        return list(pairs)
+    keys = {k.strip() for k in only.split(",") if k.strip()}
+    return [p for p in pairs if p.loss in keys or p.lib in keys or p.id in keys]
+
+
+# --------------------------------------------------------------------------
+# Conversion to each library and the value/gradient agreement check.
+
+
+def make_inputs(pair: Pair, size: str, *, seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return pair.make(rng, pair.shape(size))
+
+
+def to_lib(lib: str, arrays: Sequence[np.ndarray], *, device: str = "cpu", grad: Sequence[int] = ()) -> list[Any]:
+    """Float arrays to float32 (torch, JAX) or float64 (NumPy); ints kept."""
+    out = []
+    for i, a in enumerate(arrays):
+        is_float = np.issubdtype(a.dtype, np.floating)
+        if lib == "numpy":
+            out.append(np.ascontiguousarray(a))
+        elif lib == "torch":
+            import torch
+
+            t = torch.from_numpy(a.astype(np.float32) if is_float else a.copy())
+            t = t.to(device) if device != "cpu" else t
+            if i in grad:
+                t.requires_grad_(True)
+            out.append(t)
+        elif lib == "jax":
+            import jax
+
+            d = jax.devices("gpu" if device == "cuda" else "cpu")[0]
+            out.append(jax.device_put(a.astype(np.float32) if is_float else a.astype(np.int32), d))
+        elif lib == "cupy":
+            import cupy
+
+            out.append(cupy.asarray(a.astype(np.float32) if is_float else a))
+        else:
+            raise ValueError(f"unknown library {lib!r}")
+    return out
+
+
+class Mismatch(AssertionError):
+    """lossapi and its peer disagree: a bug in the pair mapping (or lossapi)."""
+
+
+def _to_np(x) -> np.ndarray:
+    if hasattr(x, "detach"):
+        x = x.detach().cpu()
+    if hasattr(x, "get"):  # cupy
+        x = x.get()
+    return np.asarray(x, dtype=np.float64)
+
+
+def bound(pair: Pair, lossapi_mod: Any, mods: Mods) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """The two callables, resolved once."""
+    return pair.ours(lossapi_mod), pair.peer(mods)
+
+
+def check_pair(pair: Pair, size: str = "tiny", *, device: str = "cpu", grads: bool = True,
+               mods: Mods | None = None, rtol: float | None = None) -> dict[str, float]:
+    """Assert that lossapi and the peer agree on value (and gradients).
+
+    Raises :class:`Mismatch` on disagreement, ``AttributeError`` when lossapi
+    lacks the loss. Returns the two values.
+    """
+    import lossapi
+
+    mods = mods or Mods()
+    if not hasattr(lossapi, pair.loss):
+        raise AttributeError(f"lossapi has no {pair.loss!r}")
+    ours, peer = bound(pair, lossapi, mods)
+    base = make_inputs(pair, size, seed=1)
+    pbase = pair.peer_prep(list(base)) if pair.peer_prep else base
+    lib = pair.array_lib
+    rtol = rtol if rtol is not None else (pair.rtol if lib != "numpy" else 1e-10)
+    if size in ("large", "quick"):
+        rtol = max(rtol, 2e-4)  # float32 sums over millions of elements
+    a = to_lib(lib, base, device=device)
+    b = to_lib(lib, pbase, device=device)
+    vo, vp = float(_to_np(ours(*a))), float(_to_np(peer(*b)))
+    if not np.isclose(vo, vp, rtol=rtol, atol=rtol * 1e-3):
+        raise Mismatch(f"{pair.id}: value {vo!r} (lossapi) != {vp!r} ({pair.peer_name}) at {size} size")
+    if grads and pair.grad and lib != "numpy":
+        go, gp = _grads(lib, ours, a, pair.grad), _grads(lib, peer, b, pair.grad)
+        for i, x, y in zip(pair.grad, go, gp):
+            scale = float(np.max(np.abs(y))) or 1.0
+            if not np.allclose(x, y, rtol=max(rtol, 1e-4), atol=1e-4 * scale):
+                err = float(np.max(np.abs(x - y)))
+                raise Mismatch(f"{pair.id}: gradient of input {i} differs (max abs diff {err:.3g}, scale {scale:.3g})")
+    return {"ours": vo, "peer": vp}
+
+
+def _grads(lib: str, fn, arrays, idx) -> list[np.ndarray]:
+    if lib == "torch":
+        import torch
+
+        xs = [a.detach().clone().requires_grad_(True) if i in idx else a for i, a in enumerate(arrays)]
+        out = fn(*xs)
+        gs = torch.autograd.grad(out, [xs[i] for i in idx])
+        return [_to_np(g) for g in gs]
+    import jax
+
+    gs = jax.grad(fn, argnums=tuple(idx))(*arrays)
+    return [_to_np(g) for g in gs]
