@@ -68,7 +68,8 @@ class Mods:
 
     @functools.cached_property
     def optax(self):
-        return importlib.import_module("optax")
+        # optax.losses holds every loss (a few are not re-exported at top level).
+        return importlib.import_module("optax.losses")
 
     @functools.cached_property
     def skm(self):
@@ -271,9 +272,10 @@ def _torch_pairs() -> list[Pair]:
     add(Pair("cross_entropy", T, "F.cross_entropy (int labels)", "softmax", _logits_int,
              lambda L: L.cross_entropy, lambda m: m.F.cross_entropy))
     add(Pair("nll", T, "F.nll_loss", "softmax", _logprobs_int, lambda L: L.nll, lambda m: m.F.nll_loss))
-    add(Pair("multiclass_hinge", T, "F.multi_margin_loss (p=1, margin=1)", "softmax", _logits_int,
-             lambda L: _p(L.multiclass_hinge, form="weston_watkins"), lambda m: m.F.multi_margin_loss,
-             variant="weston_watkins"))
+    add(Pair("multiclass_hinge", T, "C * F.multi_margin_loss (p=1, margin=1)", "softmax", _logits_int,
+             lambda L: _p(L.multiclass_hinge, form="weston_watkins"), lambda m: _times_classes(m.F.multi_margin_loss),
+             variant="weston_watkins",
+             note="torch's multi_margin_loss divides the Weston-Watkins sum by C: the peer's scalar is multiplied by C"))
     add(Pair("kl_divergence", T, "F.kl_div(q.log(), p, reduction='batchmean')", "dist", _two_dists,
              lambda L: L.kl_divergence, lambda m: _kl_torch(m), grad=(0, 1),
              note="the peer's log(q) is inside the timed call (lossapi takes q itself)"))
@@ -286,6 +288,13 @@ def _torch_pairs() -> list[Pair]:
     add(Pair("margin_ranking", T, "F.margin_ranking_loss (margin=0)", "vec", _rank,
              lambda L: L.margin_ranking, lambda m: m.F.margin_ranking_loss, grad=(0, 1)))
     return P
+
+
+def _times_classes(fn):
+    def f(scores, labels):
+        return fn(scores, labels) * scores.shape[-1]
+
+    return f
 
 
 def _kl_torch(m):
@@ -387,20 +396,20 @@ def _sk_pairs() -> list[Pair]:
     S = "sklearn"
     P = []
     add = P.append
-    add(Pair("mse", S, "mean_squared_error", "ew", _reg, lambda L: L.mse, _sk("mean_squared_error"), grad=()))
-    add(Pair("mae", S, "mean_absolute_error", "ew", _reg, lambda L: L.mae, _sk("mean_absolute_error"), grad=()))
-    add(Pair("mape", S, "100 * mean_absolute_percentage_error", "ew", _positive, lambda L: L.mape,
+    add(Pair("mse", S, "mean_squared_error", "vec", _reg, lambda L: L.mse, _sk("mean_squared_error"), grad=()))
+    add(Pair("mae", S, "mean_absolute_error", "vec", _reg, lambda L: L.mae, _sk("mean_absolute_error"), grad=()))
+    add(Pair("mape", S, "100 * mean_absolute_percentage_error", "vec", _positive, lambda L: L.mape,
              lambda m: _times(_sk("mean_absolute_percentage_error")(m), 100.0), grad=(),
              note="sklearn returns a fraction, lossapi percent: the peer's scalar is multiplied by 100"))
-    add(Pair("msle", S, "mean_squared_log_error", "ew", _positive, lambda L: L.msle,
+    add(Pair("msle", S, "mean_squared_log_error", "vec", _positive, lambda L: L.msle,
              _sk("mean_squared_log_error"), grad=()))
-    add(Pair("pinball", S, "mean_pinball_loss(alpha=0.9)", "ew", _reg, lambda L: _p(L.pinball, quantile=0.9),
+    add(Pair("pinball", S, "mean_pinball_loss(alpha=0.9)", "vec", _reg, lambda L: _p(L.pinball, quantile=0.9),
              _sk("mean_pinball_loss", alpha=0.9), grad=()))
-    add(Pair("poisson_nll", S, "mean_poisson_deviance", "ew", _poisson_rate, _poisson_deviance,
+    add(Pair("poisson_nll", S, "mean_poisson_deviance", "vec", _poisson_rate, _poisson_deviance,
              _sk("mean_poisson_deviance"), grad=(),
              note="deviance = 2 * (poisson_nll(log_input=False, eps=0) + mean(y log y - y)); "
                   "the extra terms are computed on the lossapi side, inside its timed call"))
-    add(Pair("binary_cross_entropy", S, "log_loss (binary, 1-D probabilities)", "ew", _probs_binary,
+    add(Pair("binary_cross_entropy", S, "log_loss (binary, 1-D probabilities)", "vec", _probs_binary,
              lambda L: L.binary_cross_entropy, lambda m: _log_loss_binary(m), grad=()))
     add(Pair("nll", S, "log_loss (multiclass probabilities)", "softmax_sk", _probs_int, _nll_of_probs,
              lambda m: _log_loss_multi(m), grad=(),

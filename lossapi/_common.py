@@ -99,7 +99,7 @@ def setup(loss: str, pred: Any, *others: Any, names: tuple[str, ...] = ("pred", 
     cdt = compute_dtype(ops, out_dtype)
     if pred.dtype != cdt:
         pred = ops.xp.astype(pred, cdt)
-    cast = []
+    cast: list[Any] = []
     for name, o in zip(names[1:], others):
         if o is None:
             cast.append(None)

@@ -86,7 +86,12 @@ def _masked_log_softmax(ops, x, valid):
 
 
 def _reverse_cumulative_logsumexp(ops, x, valid):
-    """``out[..., i] = log(sum over real j >= i of exp(x[..., j]))`` (last axis).
+    """Reverse cumulative log-sum-exp over the real items (last axis).
+
+    Returns ``(m, log_c)`` with ``m + log_c = log(sum_{real j >= i} exp(x_j))``
+    at each position ``i``. Callers subtract a score from ``m`` first:
+    ``(m - s) + log_c`` keeps the digits that ``(m + log_c) - s`` loses when
+    both are large.
 
     A doubling (Hillis-Steele) scan over pairs ``(m, c)`` that stand for
     ``m + log(c)``: combining two windows shifts both by the larger ``m``, so
@@ -114,7 +119,7 @@ def _reverse_cumulative_logsumexp(ops, x, valid):
         m = top
         d *= 2
     c = xp.where(valid, c, xp.ones_like(c))  # padded positions: finite junk, masked by callers
-    return m + xp.log(c)
+    return m, xp.log(c)
 
 
 def margin_ranking(s1, s2, target, /, *, margin=0.0, reduction="mean"):
@@ -278,8 +283,8 @@ def listmle(scores, relevance, /, *, axis=-1, reduction="mean"):
     order = xp.argsort(r, axis=-1, descending=True, stable=True)
     s_sorted = ops.take_along_axis(s, order, axis=-1)
     valid_sorted = ops.take_along_axis(r, order, axis=-1) >= 0
-    lse = _reverse_cumulative_logsumexp(ops, s_sorted, valid_sorted)
-    terms = xp.where(valid_sorted, lse - s_sorted, xp.zeros_like(s_sorted))
+    m, log_c = _reverse_cumulative_logsumexp(ops, s_sorted, valid_sorted)
+    terms = xp.where(valid_sorted, (m - s_sorted) + log_c, xp.zeros_like(s_sorted))
     return reduce(ops, xp.sum(terms, axis=-1), reduction, dt)
 
 

@@ -186,9 +186,9 @@ def tversky(probs, target, /, *, alpha=0.5, beta=0.5, gamma=1.0, smooth=1e-6, ax
 
     Example:
       >>> import numpy as np, lossapi
-      >>> p = np.array([[0.9, 0.1], [0.2, 0.8]]); g = np.array([[1.0, 0.0], [0.0, 1.0]])
+      >>> p = np.array([[0.9, 0.4], [0.2, 0.8]]); g = np.array([[1.0, 0.0], [0.0, 1.0]])
       >>> round(float(lossapi.tversky(p, g, alpha=0.3, beta=0.7)), 4)
-      0.15
+      0.1866
     """
     name = "tversky"
     alpha = check_number(name, "alpha", alpha, low=0.0)

@@ -10,7 +10,8 @@ dtype under test, integer/bool ones are passed as they are.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -45,8 +46,8 @@ def reduce_np(values: np.ndarray, reduction: str) -> np.ndarray:
 
 def all_cases() -> list[LossCase]:
     import importlib
-    import pkgutil
     import pathlib
+    import pkgutil
 
     out: list[LossCase] = []
     here = pathlib.Path(__file__).parent

@@ -83,7 +83,8 @@ def _backend_name(x: Any) -> str:
         return "dask"
     if c.is_cupy_array(x):
         return "cupy"
-    if c.is_array_api_strict_namespace(getattr(x, "__array_namespace__", lambda: None)()):
+    ns = getattr(x, "__array_namespace__", None)
+    if ns is not None and c.is_array_api_strict_namespace(ns()):
         return "array_api_strict"
     return "generic"
 

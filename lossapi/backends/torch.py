@@ -62,3 +62,46 @@ def loss_huber(pred, target, reduction, delta):
 
 def loss_smooth_l1(pred, target, reduction, beta):
     return F.smooth_l1_loss(pred, target, reduction=reduction, beta=beta)
+
+
+# --- classification fast paths ------------------------------------------------
+# Integer class labels only (the caller sends probability targets to the
+# generic code, checks shapes, options and, where it can, label values).
+# torch wants the classes on axis 1.
+
+_NO_IGNORE = -(2**31)  # ignore_index=None: a label value no caller uses
+
+
+def _classes_at_1(x, axis):
+    return x if x.ndim < 2 or axis == 1 else torch.movedim(x, axis, 1)
+
+
+def _long(labels):
+    return labels if labels.dtype == torch.int64 else labels.long()
+
+
+def loss_cross_entropy(logits, labels, reduction, axis, weight, ignore_index, label_smoothing):
+    return F.cross_entropy(_classes_at_1(logits, axis), _long(labels), weight=weight,
+                           ignore_index=_NO_IGNORE if ignore_index is None else ignore_index,
+                           reduction=reduction, label_smoothing=label_smoothing)
+
+
+def loss_nll(log_probs, labels, reduction, axis, weight, ignore_index):
+    return F.nll_loss(_classes_at_1(log_probs, axis), _long(labels), weight=weight,
+                      ignore_index=_NO_IGNORE if ignore_index is None else ignore_index, reduction=reduction)
+
+
+def loss_binary_cross_entropy_with_logits(logits, target, reduction, weight, pos_weight):
+    return F.binary_cross_entropy_with_logits(logits, target, weight=weight, pos_weight=pos_weight,
+                                              reduction=reduction)
+
+
+def loss_multiclass_hinge(scores, labels, reduction, axis, margin):
+    # Weston-Watkins form only: multi_margin_loss (p=1) is it divided by C.
+    # The kernel takes [N, C]: classes moved last, samples flattened.
+    num_classes = scores.shape[axis]
+    x = torch.movedim(scores, axis, -1).reshape(-1, num_classes)
+    out = F.multi_margin_loss(x, _long(labels).reshape(-1), p=1, margin=margin, reduction="none") * num_classes
+    if reduction == "none":
+        return out.reshape(labels.shape)
+    return out.sum() if reduction == "sum" else out.mean()
