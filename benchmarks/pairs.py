@@ -39,6 +39,12 @@ SHAPES: dict[str, dict[str, tuple[int, ...]]] = {
     "dist": {"tiny": (4, 5), "small": (8, 10), "quick": (256, 64), "large": (4096, 1024)},
     # embeddings (N, D): 65536 x 64 = 4.2M per input.
     "emb": {"tiny": (4, 5), "small": (8, 10), "quick": (1024, 64), "large": (65536, 64)},
+    # in-batch contrastive (NT-Xent): N x D views, a 2N x 2N similarity matrix.
+    "batch": {"tiny": (4, 5), "small": (8, 10), "quick": (256, 32), "large": (4096, 128)},
+    # segmentation masks (N, pixels): 64 x 65536 = 4.2M.
+    "seg": {"tiny": (4, 5), "small": (8, 10), "quick": (16, 4096), "large": (64, 65536)},
+    # ranking lists (lists, list_size).
+    "lists": {"tiny": (4, 5), "small": (8, 10), "quick": (1024, 64), "large": (65536, 64)},
     # one score per sample: 4.2M samples.
     "vec": {"tiny": (20,), "small": (80,), "quick": (65536,), "large": (4194304,)},
 }
@@ -232,6 +238,34 @@ def _rank(rng, shape):
     return [rng.standard_normal(shape), rng.standard_normal(shape), np.where(rng.random(shape) < 0.5, -1.0, 1.0)]
 
 
+def _logits_probs(rng, shape):
+    return [rng.standard_normal(shape), np.exp(_log_softmax(rng.standard_normal(shape)))]
+
+
+def _two_views(rng, shape):
+    return [rng.standard_normal(shape), rng.standard_normal(shape)]
+
+
+def _seg(rng, shape):
+    return [2.0 * rng.standard_normal(shape), (rng.random(shape) < 0.3).astype(np.float64)]
+
+
+def _relevance(rng, shape):
+    return [rng.standard_normal(shape), rng.integers(0, 5, shape).astype(np.float64)]
+
+
+def _softmax_relevance(args):
+    # optax.ranking_softmax_loss uses the labels as given: ListNet's target
+    # distribution softmax(relevance) is made once, outside the timed call.
+    s, r = args
+    return [s, np.exp(_log_softmax(r))]
+
+
+def _trailing_class_axis(args):
+    # optax.dice_loss takes [..., classes]; one class -> sigmoid of the logits.
+    return [a[..., None] for a in args]
+
+
 def _onehot_labels(args):
     x, y = args
     return [x, np.eye(x.shape[-1])[y]]
@@ -271,6 +305,8 @@ def _torch_pairs() -> list[Pair]:
              lambda L: _p(L.binary_focal, **FOCAL), lambda m: _p(m.tv_focal, reduction="mean", **FOCAL)))
     add(Pair("cross_entropy", T, "F.cross_entropy (int labels)", "softmax", _logits_int,
              lambda L: L.cross_entropy, lambda m: m.F.cross_entropy))
+    add(Pair("cross_entropy", T, "F.cross_entropy (probability targets)", "softmax", _logits_probs,
+             lambda L: L.cross_entropy, lambda m: m.F.cross_entropy, variant="probs"))
     add(Pair("nll", T, "F.nll_loss", "softmax", _logprobs_int, lambda L: L.nll, lambda m: m.F.nll_loss))
     add(Pair("multiclass_hinge", T, "C * F.multi_margin_loss (p=1, margin=1)", "softmax", _logits_int,
              lambda L: _p(L.multiclass_hinge, form="weston_watkins"), lambda m: _times_classes(m.F.multi_margin_loss),
@@ -285,9 +321,20 @@ def _torch_pairs() -> list[Pair]:
              lambda L: L.triplet, lambda m: m.F.triplet_margin_loss, grad=(0, 1, 2)))
     add(Pair("cosine_embedding", T, "F.cosine_embedding_loss (margin=0)", "emb", _pair_sign,
              lambda L: L.cosine_embedding, lambda m: m.F.cosine_embedding_loss, grad=(0, 1)))
+    add(Pair("cosine_proximity", T, "-F.cosine_similarity(x1, x2).mean()", "emb", _two_views,
+             lambda L: L.cosine_proximity, lambda m: _neg_cos_torch(m), grad=(0, 1)))
     add(Pair("margin_ranking", T, "F.margin_ranking_loss (margin=0)", "vec", _rank,
              lambda L: L.margin_ranking, lambda m: m.F.margin_ranking_loss, grad=(0, 1)))
     return P
+
+
+def _neg_cos_torch(m):
+    cos = m.F.cosine_similarity
+
+    def f(x1, x2):
+        return -cos(x1, x2).mean()
+
+    return f
 
 
 def _times_classes(fn):
@@ -344,6 +391,9 @@ def _optax_pairs() -> list[Pair]:
              lambda m: _mean_of(m, m.optax.hinge_loss)))
     add(Pair("cross_entropy", O, "mean(optax.softmax_cross_entropy_with_integer_labels)", "softmax", _logits_int,
              lambda L: L.cross_entropy, lambda m: _mean_of(m, m.optax.softmax_cross_entropy_with_integer_labels)))
+    add(Pair("cross_entropy", O, "mean(optax.softmax_cross_entropy), probability targets", "softmax",
+             _logits_probs, lambda L: L.cross_entropy, lambda m: _mean_of(m, m.optax.softmax_cross_entropy),
+             variant="probs"))
     add(Pair("multiclass_hinge", O, "mean(optax.multiclass_hinge_loss)", "softmax", _logits_int,
              lambda L: _p(L.multiclass_hinge, form="crammer_singer"),
              lambda m: _mean_of(m, m.optax.multiclass_hinge_loss), variant="crammer_singer"))
@@ -357,7 +407,56 @@ def _optax_pairs() -> list[Pair]:
              _two_log_dists, lambda L: L.kl_divergence_log, lambda m: _kl_log_optax(m), grad=(0, 1)))
     add(Pair("triplet", O, "mean(optax.triplet_margin_loss(margin=1, eps=1e-6))", "emb", _triplet,
              lambda L: L.triplet, lambda m: _mean_of(m, m.optax.triplet_margin_loss), grad=(0, 1, 2)))
+    add(Pair("cosine_proximity", O, "-mean(optax.cosine_similarity)", "emb", _two_views,
+             lambda L: L.cosine_proximity, lambda m: _neg_cos_optax(m), grad=(0, 1)))
+    add(Pair("nt_xent", O, "optax.ntxent(concat(z1, z2), labels, temperature=0.5)", "batch", _two_views,
+             lambda L: _p(L.nt_xent, temperature=0.5), lambda m: _ntxent_optax(m), grad=(0, 1),
+             note="the peer concatenates the two views and builds the labels pairing them inside its call"))
+    add(Pair("listnet", O, "mean(optax.ranking_softmax_loss(scores, softmax(relevance)))", "lists", _relevance,
+             lambda L: L.listnet, lambda m: _p(m.optax.ranking_softmax_loss, reduce_fn=m.jnp.mean),
+             peer_prep=_softmax_relevance,
+             note="optax uses the labels as the target distribution: the peer gets softmax(relevance), made "
+                  "outside the timed call"))
+    add(Pair("dice", O, "optax.binary_dice_loss(logits, target, smooth=1), mean", "seg", _seg,
+             lambda L: _sigmoid_then(L.dice, smooth=2.0, axis=1), lambda m: _mean_of(m, m.optax.binary_dice_loss),
+             note="optax takes logits and smooths numerator and denominator by 1 with halves of the sums; "
+                  "lossapi side is dice(sigmoid(logits), target, smooth=2, axis=1), the sigmoid inside its call"))
+    add(Pair("tversky", O, "optax.dice_loss(alpha=0.3, beta=0.7, smooth=1), mean", "seg", _seg,
+             lambda L: _sigmoid_then(L.tversky, alpha=0.3, beta=0.7, smooth=1.0, axis=1),
+             lambda m: _mean_of(m, m.optax.dice_loss, alpha=0.3, beta=0.7, smooth=1.0),
+             peer_prep=_trailing_class_axis,
+             note="lossapi side is tversky(sigmoid(logits), ...), the sigmoid inside its call; the peer gets "
+                  "[N, pixels, 1] views (one class: sigmoid)"))
     return P
+
+
+def _ntxent_optax(m):
+    jnp, ntxent = m.jnp, m.optax.ntxent
+
+    def f(z1, z2):
+        n = z1.shape[0]
+        labels = jnp.concatenate([jnp.arange(n), jnp.arange(n)])
+        return ntxent(jnp.concatenate([z1, z2]), labels, temperature=0.5)
+
+    return f
+
+
+def _neg_cos_optax(m):
+    jnp, cos = m.jnp, m.optax.cosine_similarity
+
+    def f(x1, x2):
+        return -jnp.mean(cos(x1, x2))
+
+    return f
+
+
+def _sigmoid_then(loss, **kw):
+    import jax
+
+    def f(logits, target):
+        return loss(jax.nn.sigmoid(logits), target, **kw)
+
+    return f
 
 
 def _kl_optax(m):
@@ -577,12 +676,17 @@ def check_pair(pair: Pair, size: str = "tiny", *, device: str = "cpu", grads: bo
         rtol = max(rtol, 2e-4)  # float32 sums over millions of elements
     a = to_lib(lib, base, device=device)
     b = to_lib(lib, pbase, device=device)
+    if lib == "jax":  # compiled once rather than op by op: much faster to check
+        import jax
+
+        ours, peer = jax.jit(ours), jax.jit(peer)
     vo, vp = float(_to_np(ours(*a))), float(_to_np(peer(*b)))
     if not np.isclose(vo, vp, rtol=rtol, atol=rtol * 1e-3):
         raise Mismatch(f"{pair.id}: value {vo!r} (lossapi) != {vp!r} ({pair.peer_name}) at {size} size")
     if grads and pair.grad and lib != "numpy":
         go, gp = _grads(lib, ours, a, pair.grad), _grads(lib, peer, b, pair.grad)
         for i, x, y in zip(pair.grad, go, gp):
+            y = y.reshape(x.shape)  # a peer_prep may add a unit axis (optax.dice_loss)
             scale = float(np.max(np.abs(y))) or 1.0
             if not np.allclose(x, y, rtol=max(rtol, 1e-4), atol=1e-4 * scale):
                 err = float(np.max(np.abs(x - y)))
@@ -600,5 +704,5 @@ def _grads(lib: str, fn, arrays, idx) -> list[np.ndarray]:
         return [_to_np(g) for g in gs]
     import jax
 
-    gs = jax.grad(fn, argnums=tuple(idx))(*arrays)
+    gs = jax.jit(jax.grad(fn, argnums=tuple(idx)))(*arrays)
     return [_to_np(g) for g in gs]

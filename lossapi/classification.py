@@ -113,10 +113,10 @@ def _multiclass_setup(loss, scores, target, axis, reduction, *, probs=False, ext
         if tshape != tuple(scores.shape):
             if tshape == sample_shape:
                 raise TypeError(f"{loss}: {names[1]} of shape {tshape} has dtype {target.dtype}: class labels "
-                                f"must be integers (probability targets have {names[0]}'s shape)")
+                                f"must be integers (probability targets have the shape of {names[0]})")
             raise ValueError(
                 f"{loss}: {names[0]} has shape {tuple(scores.shape)} but {names[1]} has shape {tshape}; "
-                f"probability targets must have {names[0]}'s shape, integer class labels shape {sample_shape}"
+                f"probability targets must have the shape of {names[0]}, integer class labels shape {sample_shape}"
             )
         return ops, out_dtype, scores, cast_to(loss, ops, target, cdt, names[1]), axis, True
     kinds = "integer class labels or floating class probabilities" if probs else "integer class labels"

@@ -27,10 +27,20 @@ def _kw(fn, *names):
 # --- references -----------------------------------------------------------------
 
 
+def _f64(ref):
+    """Floating inputs as float64 (ml_dtypes.bfloat16 arrays have dtype kind
+    "V", so the checklist's rounding hands them over unconverted)."""
+    def wrapped(*arrays, **kwargs):
+        conv = [a if a is None or a.dtype.kind in "iub" else np.asarray(a, dtype=np.float64) for a in arrays]
+        return ref(*conv, **kwargs)
+    return wrapped
+
+
 def _logsig(x):
     return -np.logaddexp(0.0, -x)  # log(sigmoid(x)), exact in float64
 
 
+@_f64
 def ref_bce(p, t, weight=None, *, reduction):
     lp = np.maximum(np.log(p), -100.0)
     lq = np.maximum(np.log(1.0 - p), -100.0)
@@ -40,6 +50,7 @@ def ref_bce(p, t, weight=None, *, reduction):
     return reduce_np(loss, reduction)
 
 
+@_f64
 def ref_bce_logits(x, t, weight=None, pos_weight=None, *, reduction):
     pw = 1.0 if pos_weight is None else pos_weight
     loss = -(pw * t * _logsig(x) + (1 - t) * _logsig(-x))
@@ -62,6 +73,7 @@ def _log_softmax_rows(z):
     return out
 
 
+@_f64
 def ref_ce(z, y, weight=None, *, axis=-1, ignore_index=None, label_smoothing=0.0, reduction):
     rows, shape = _samples(z, axis)
     logp = _log_softmax_rows(rows)
@@ -86,6 +98,7 @@ def ref_ce(z, y, weight=None, *, axis=-1, ignore_index=None, label_smoothing=0.0
     return reduce_np(losses.reshape(shape), reduction)
 
 
+@_f64
 def ref_nll(lp, y, weight=None, *, axis=-1, ignore_index=None, reduction):
     rows, shape = _samples(lp, axis)
     n, c = rows.shape
@@ -102,6 +115,7 @@ def ref_nll(lp, y, weight=None, *, axis=-1, ignore_index=None, reduction):
     return reduce_np(losses.reshape(shape), reduction)
 
 
+@_f64
 def ref_binary_focal(x, t, *, gamma=2.0, alpha=None, reduction):
     # torchvision.ops.sigmoid_focal_loss, written out in float64.
     p = 1.0 / (1.0 + np.exp(-x))
@@ -113,6 +127,7 @@ def ref_binary_focal(x, t, *, gamma=2.0, alpha=None, reduction):
     return reduce_np(loss, reduction)
 
 
+@_f64
 def ref_focal(z, y, alpha=None, *, gamma=2.0, axis=-1, ignore_index=None, reduction):
     rows, shape = _samples(z, axis)
     logp = _log_softmax_rows(rows)
@@ -130,14 +145,17 @@ def ref_focal(z, y, alpha=None, *, gamma=2.0, axis=-1, ignore_index=None, reduct
     return reduce_np(losses.reshape(shape), reduction)
 
 
+@_f64
 def ref_hinge(s, t, *, reduction):
     return reduce_np(np.maximum(0.0, 1 - t * s), reduction)
 
 
+@_f64
 def ref_squared_hinge(s, t, *, reduction):
     return reduce_np(np.maximum(0.0, 1 - t * s) ** 2, reduction)
 
 
+@_f64
 def ref_multiclass_hinge(s, y, *, margin=1.0, form="crammer_singer", axis=-1, reduction):
     rows, shape = _samples(s, axis)
     labels = y.reshape(-1)
@@ -148,6 +166,7 @@ def ref_multiclass_hinge(s, y, *, margin=1.0, form="crammer_singer", axis=-1, re
     return reduce_np(losses.reshape(shape), reduction)
 
 
+@_f64
 def ref_poly1(z, y, weight=None, *, epsilon=1.0, axis=-1, ignore_index=None, label_smoothing=0.0, reduction):
     rows, shape = _samples(z, axis)
     logp = _log_softmax_rows(rows)

@@ -8,8 +8,6 @@ import math
 
 import numpy as np
 import pytest
-
-import lossapi
 from cases_embedding import (
     _batch_triplet_2d,
     _circle_inputs,
@@ -20,6 +18,8 @@ from cases_embedding import (
     ref_nt_xent,
     ref_triplet,
 )
+
+import lossapi
 
 REDUCTIONS = ("mean", "sum", "none")
 

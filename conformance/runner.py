@@ -1,0 +1,422 @@
+"""Run the conformance cases and the peer cross-checks; write the reports."""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+
+from . import backends as B
+from . import data, peers
+
+PASS, FAIL, SKIP = "pass", "fail", "skip"
+MARK = {PASS: "✓", FAIL: "✗", SKIP: "–"}
+
+# Value tolerances: float64 results are compared with the stored float64
+# expected value; float32 results with the reference evaluated (in float64)
+# at the float32-rounded inputs, so input rounding is not counted as error.
+TOL = {"float64": {"rtol": 1e-9, "atol": 1e-12}, "float32": {"rtol": 2e-5, "atol": 1e-6}}
+# Gradients against a float64 central difference of the reference.
+GTOL = {"float64": {"rtol": 1e-6, "atol": 1e-8}, "float32": {"rtol": 2e-3, "atol": 2e-4}}
+# Peer checks: the same computation in two libraries, same dtype.
+PTOL = {"float64": {"rtol": 1e-10, "atol": 1e-12}, "float32": {"rtol": 2e-5, "atol": 2e-6}}
+PGTOL = {"float64": {"rtol": 1e-8, "atol": 1e-11}, "float32": {"rtol": 2e-4, "atol": 2e-6}}
+FD_FULL_MAX = 64  # inputs up to this size get a per-element central difference; larger ones 3 directions
+
+
+# =============================================================================
+# Numerics helpers
+# =============================================================================
+
+def _close(got: np.ndarray, want: np.ndarray, rtol: float, atol: float) -> tuple[bool, str]:
+    got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
+    if got.shape != want.shape:
+        return False, f"shape {got.shape} != expected {want.shape}"
+    if not np.all(np.isfinite(got)):
+        return False, f"non-finite values {got.ravel()[:4]}"
+    scale = max(1.0, float(np.max(np.abs(want)))) if want.size else 1.0
+    err = np.abs(got - want)
+    bad = err > atol * scale + rtol * np.abs(want)
+    if np.any(bad):
+        i = int(np.argmax(err - rtol * np.abs(want)))
+        return False, (f"got {got.ravel()[i]:.12g}, expected {want.ravel()[i]:.12g} "
+                       f"(|diff| {err.ravel()[i]:.3g}, element {i} of {want.size})")
+    return True, ""
+
+
+def _fd_step(x: float) -> float:
+    return 1e-6 * max(1.0, abs(x))
+
+
+def fd_gradient(f, x: np.ndarray, rng: np.random.Generator):
+    """Central differences of scalar ``f`` at ``x``: the full gradient for
+    small inputs, else 3 directional derivatives. Returns (kind, data)."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.size <= FD_FULL_MAX:
+        g = np.zeros_like(x)
+        for i in range(x.size):
+            h = _fd_step(x.flat[i])
+            xp_, xm = x.copy(), x.copy()
+            xp_.flat[i] += h
+            xm.flat[i] -= h
+            g.flat[i] = (f(xp_) - f(xm)) / (2 * h)
+        return "full", g
+    dirs = [rng.normal(size=x.shape) for _ in range(3)]
+    dirs = [d / np.linalg.norm(d) for d in dirs]
+    h = 1e-6 * max(1.0, float(np.max(np.abs(x))))
+    return "dirs", [(d, (f(x + h * d) - f(x - h * d)) / (2 * h)) for d in dirs]
+
+
+def _compare_grad(auto: np.ndarray, fd, tol) -> tuple[bool, str]:
+    kind, ref = fd
+    if not np.all(np.isfinite(auto)):
+        return False, "non-finite gradient"
+    if kind == "full":
+        return _close(auto, ref, tol["rtol"], tol["atol"])
+    scale = max(1.0, float(np.linalg.norm(auto)))
+    for d, want in ref:
+        got = float(np.sum(auto * d))
+        if abs(got - want) > tol["atol"] * scale + tol["rtol"] * abs(want):
+            return False, f"directional derivative {got:.10g} vs finite difference {want:.10g}"
+    return True, ""
+
+
+# =============================================================================
+# Part 1: the guide cases
+# =============================================================================
+
+def _get_lossapi(name: str):
+    import lossapi
+
+    fn = getattr(lossapi, name, None)
+    if fn is None:
+        raise LookupError(f"lossapi has no {name!r}")
+    return fn
+
+
+def _grad_names(case: dict, arrays: dict[str, np.ndarray]) -> list[str]:
+    if "grad" in case:
+        return list(case["grad"])
+    names = []
+    for call in data.calls_of(case):
+        first = call["args"][0]
+        if arrays[first].dtype.kind == "f" and first not in names:
+            names.append(first)
+    return names
+
+
+def run_case(case: dict, be: B.Backend, dtype: str, arrays64: dict[str, np.ndarray]) -> tuple[str, list[str]]:
+    """One case on one backend in one dtype: (status, messages)."""
+    msgs: list[str] = []
+    arrays = data.round_to(arrays64, dtype)
+    native = {k: be.asarray(v, dtype) for k, v in arrays.items()}
+    try:
+        outs = data.run_calls(case, _get_lossapi, native)
+        got = data.flat(data.combine(case, [be.to_numpy(o) for o in outs]))
+    except Exception as e:  # a missing loss, a wrong signature, a backend error
+        return FAIL, [f"value: {type(e).__name__}: {_short(e)}"]
+    tol = dict(TOL[dtype])
+    for k in ("rtol", "atol"):
+        tol[k] = case.get("tol", {}).get(f"{k}{dtype[-2:]}", case.get("tol", {}).get(k, tol[k]))
+    want = data.expected_vector(case) if dtype == "float64" else data.reference_value(case, arrays)
+    ok, why = _close(got, want, tol["rtol"], tol["atol"])
+    if not ok:
+        msgs.append(f"value: {why}")
+    if be.has_grad:
+        names = _grad_names(case, arrays)
+        if names:
+            ok_g, why_g = _check_case_grad(case, be, dtype, arrays, native, names)
+            if not ok_g:
+                msgs.append(f"gradient: {why_g}")
+    return (FAIL if msgs else PASS), msgs
+
+
+def _check_case_grad(case, be, dtype, arrays, native, names) -> tuple[bool, str]:
+    def f_native(*gargs):
+        arrs = dict(native)
+        arrs.update(zip(names, gargs))
+        vals = data.combine(case, data.run_calls(case, _get_lossapi, arrs))
+        total = be.sum(vals[0])
+        for v in vals[1:]:
+            total = total + be.sum(v)
+        return total
+
+    try:
+        autos = be.grad(f_native, [native[n] for n in names], tuple(range(len(names))))
+    except Exception as e:
+        return False, f"{type(e).__name__}: {_short(e)}"
+    rng = np.random.default_rng(0)
+    for name, auto in zip(names, autos):
+        def f_ref(x, name=name):
+            arrs = dict(arrays)
+            arrs[name] = x
+            return float(np.sum(data.reference_value(case, arrs)))
+
+        ok, why = _compare_grad(auto, fd_gradient(f_ref, arrays[name], rng), GTOL[dtype])
+        if not ok:
+            return False, f"d/d{name}: {why}"
+    return True, ""
+
+
+def _short(e: Exception, n: int = 160) -> str:
+    s = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    return s[:n]
+
+
+# =============================================================================
+# Part 2: peers on seeded random inputs
+# =============================================================================
+
+def _peer_column(backend: str, lib: str) -> str:
+    return f"{backend} vs {lib}"
+
+
+def run_peer_check(check: peers.PeerCheck, lib: str, be: B.Backend, dtype: str, native_lib: bool,
+                   lib_backend: B.Backend | None) -> tuple[str, list[str]]:
+    """lossapi on ``be`` arrays vs the peer ``lib``. With ``native_lib`` the
+    peer runs on the same arrays (values and gradients); otherwise (numpy)
+    the peer runs on its own CPU arrays of the same dtype (values only)."""
+    args, opts = check.make()
+    args = peers.hinge_safe(check, args, opts)
+    args = [a.astype(dtype) if a.dtype.kind == "f" else a for a in args]
+    opts = {k: (v.astype(dtype) if isinstance(v, np.ndarray) and v.dtype.kind == "f" else v) for k, v in opts.items()}
+    adapter = peers.ADAPTERS[lib][check.loss]
+    msgs = []
+    try:
+        fn = _get_lossapi(check.loss)
+    except LookupError as e:
+        return FAIL, [str(e)]
+    conv = [be.asarray(a, dtype) for a in args]
+    copts = {k: (be.asarray(v, dtype) if isinstance(v, np.ndarray) else v) for k, v in opts.items()}
+    if native_lib:
+        pconv, popts = conv, copts
+    else:
+        pconv = [lib_backend.asarray(a, dtype) for a in args]
+        popts = {k: (lib_backend.asarray(v, dtype) if isinstance(v, np.ndarray) else v) for k, v in opts.items()}
+    for red in check.reductions:
+        try:
+            got = be.to_numpy(fn(*conv, **copts, reduction=red))
+        except Exception as e:
+            msgs.append(f"{red}: lossapi {type(e).__name__}: {_short(e)}")
+            continue
+        try:
+            want = peers.from_lib(adapter(*pconv, **popts, reduction=red))
+        except peers.Unsupported as e:
+            msgs.append(f"{red}: adapter cannot map ({e})")
+            continue
+        tol = dict(PTOL[dtype])
+        if dtype == "float64":
+            tol["rtol"] = check.rtol64
+        ok, why = _close(got, want, tol["rtol"], tol["atol"])
+        if not ok:
+            msgs.append(f"{red} value: {why}")
+        if native_lib and be.has_grad and check.grad:
+            gidx = tuple(i for i in check.grad if args[i].dtype.kind == "f")
+
+            def mk(f, red=red):
+                def g(*gargs):
+                    full = list(conv)
+                    for i, a in zip(gidx, gargs):
+                        full[i] = a
+                    return be.sum(f(*full, **copts, reduction=red))
+                return g
+
+            try:
+                ga = be.grad(mk(fn), [conv[i] for i in gidx], tuple(range(len(gidx))))
+                gp = be.grad(mk(adapter), [conv[i] for i in gidx], tuple(range(len(gidx))))
+            except Exception as e:
+                msgs.append(f"{red} gradient: {type(e).__name__}: {_short(e)}")
+                continue
+            for i, a, p in zip(gidx, ga, gp):
+                ok, why = _close(a, p, PGTOL[dtype]["rtol"], PGTOL[dtype]["atol"])
+                if not ok:
+                    msgs.append(f"{red} d/d{check.inputs[i][0]}: {why}")
+    return (FAIL if msgs else PASS), msgs
+
+
+# =============================================================================
+# Driver
+# =============================================================================
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(
+        prog="python -m conformance",
+        description="Replay the guides' worked examples on every backend (values and gradients) and "
+                    "cross-check lossapi against torch / optax. Exit status 1 on any failure.")
+    ap.add_argument("--backends", default=",".join(B.ALL),
+                    help=f"comma-separated subset of {','.join(B.ALL)} (default: all; absent ones are skipped)")
+    ap.add_argument("--dtypes", default=",".join(B.DTYPES), help="comma-separated subset of float32,float64")
+    ap.add_argument("--out", default=".", help="directory for conformance-report.md / .json (default: cwd)")
+    ap.add_argument("--quiet", action="store_true", help="print only the summary line")
+    ap.add_argument("--cases", default="*", help="glob on case ids (default: all)")
+    ap.add_argument("--no-peers", action="store_true", help="skip the peer cross-checks")
+    a = ap.parse_args(argv)
+    a.backends = [b.strip() for b in a.backends.split(",") if b.strip()]
+    a.dtypes = [d.strip() for d in a.dtypes.split(",") if d.strip()]
+    for b in a.backends:
+        if b not in B.ALL:
+            ap.error(f"unknown backend {b!r}; choose from {', '.join(B.ALL)}")
+    for d in a.dtypes:
+        if d not in B.DTYPES:
+            ap.error(f"unknown dtype {d!r}; choose from float32, float64")
+    return a
+
+
+def main(argv=None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    t0 = time.perf_counter()
+    # --- backends
+    ready: dict[str, B.Backend] = {}
+    status: dict[str, dict] = {}
+    for name in B.ALL:
+        if name not in args.backends:
+            status[name] = {"status": "skipped", "reason": "not selected (--backends)"}
+            continue
+        be = B.get(name)
+        try:
+            be.check()
+        except B.Unavailable as e:
+            status[name] = {"status": "skipped", "reason": str(e)}
+            continue
+        ready[name] = be
+        status[name] = {"status": "ran", "reason": ""}
+    # --- part 1
+    sets = data.load_input_sets()
+    cases = [c for c in data.load_cases() if fnmatch.fnmatch(c["id"], args.cases)]
+    case_reports = []
+    for case in cases:
+        rep = {k: case.get(k) for k in ("id", "source", "loss", "printed", "printed_text", "printed_digits",
+                                         "expected", "erratum", "explanation", "convention")}
+        rep["reproducible"] = case.get("reproducible", True)
+        rep["source_text"] = f"{case['source']['file']} § {case['source']['section']}"
+        rep["results"], rep["details"], rep["skip_reasons"] = {}, {}, {}
+        no_example = case.get("status") == "no-example"
+        arrays = None if no_example else data.case_inputs(case, sets)
+        for name in B.ALL:
+            rep["results"][name] = {}
+            if no_example:
+                rep["skip_reasons"][name] = case["skip_reason"]
+            elif name not in ready:
+                rep["skip_reasons"][name] = status[name]["reason"]
+            for dt in args.dtypes:
+                if no_example or name not in ready:
+                    rep["results"][name][dt] = SKIP
+                    continue
+                try:
+                    st, msgs = run_case(case, ready[name], dt, arrays)
+                except Exception as e:  # harness error: report, never crash the run
+                    st, msgs = FAIL, [f"harness: {type(e).__name__}: {_short(e)} "
+                                      f"{traceback.format_exc(limit=-1).splitlines()[-2].strip()}"]
+                rep["results"][name][dt] = st
+                if msgs:
+                    rep["details"].setdefault(name, {})[dt] = msgs
+        case_reports.append(rep)
+    # --- part 2
+    peer_reports = []
+    if not args.no_peers:
+        peer_reports = run_peers(args, ready, status)
+    elapsed = time.perf_counter() - t0
+    report = make_report(args, status, case_reports, peer_reports, elapsed)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "conformance-report.json", "w", encoding="utf-8") as f:
+        json.dump(report, f, indent=1, ensure_ascii=False)
+        f.write("\n")
+    from . import report as R
+
+    (out / "conformance-report.md").write_text(R.markdown(report), encoding="utf-8")
+    text = R.console(report, quiet=args.quiet)
+    print(text)
+    return 1 if report["summary"]["failed"] else 0
+
+
+def run_peers(args, ready: dict[str, B.Backend], status: dict[str, dict]) -> list[dict]:
+    reports = []
+    lib_reason = {lib: peers.available(lib) for lib in peers.LIBS}
+    for check in peers.CHECKS:
+        rep = {"id": check.id, "loss": check.loss, "options": {k: v for k, v in check.options.items()},
+               "option_arrays": sorted(check.option_arrays), "libs": list(check.libs),
+               "results": {}, "details": {}, "skip_reasons": {}}
+        for lib in check.libs:
+            cols = [(b, True) for b in peers.NATIVE[lib]] + [("numpy", False)]
+            for bname, native in cols:
+                col = _peer_column(bname, lib)
+                rep["results"][col] = {}
+                reason = lib_reason[lib] or (None if bname in ready else status[bname]["reason"])
+                lib_be = None
+                if not reason and not native:
+                    lib_be = ready.get(peers.NATIVE[lib][0])
+                    if lib_be is None:
+                        reason = f"{peers.NATIVE[lib][0]} backend not run ({status[peers.NATIVE[lib][0]]['reason']})"
+                if reason:
+                    rep["skip_reasons"][col] = reason
+                for dt in args.dtypes:
+                    if reason:
+                        rep["results"][col][dt] = SKIP
+                        continue
+                    try:
+                        st, msgs = run_peer_check(check, lib, ready[bname], dt, native, lib_be)
+                    except Exception as e:
+                        st, msgs = FAIL, [f"harness: {type(e).__name__}: {_short(e)}"]
+                    rep["results"][col][dt] = st
+                    if msgs:
+                        rep["details"].setdefault(col, {})[dt] = msgs
+        reports.append(rep)
+    return reports
+
+
+def make_report(args, status, case_reports, peer_reports, elapsed) -> dict:
+    def count(reps):
+        c = {PASS: 0, FAIL: 0, SKIP: 0}
+        for r in reps:
+            for per in r["results"].values():
+                for st in per.values():
+                    c[st] += 1
+        return c
+
+    cc, pc = count(case_reports), count(peer_reports)
+    failed_cases = [r["id"] for r in case_reports if any(st == FAIL for per in r["results"].values()
+                                                         for st in per.values())]
+    failed_peers = [r["id"] for r in peer_reports if any(st == FAIL for per in r["results"].values()
+                                                         for st in per.values())]
+    import platform
+
+    return {
+        "summary": {
+            "cases": len(case_reports),
+            "errata": sum(1 for r in case_reports if r["erratum"]),
+            "case_results": cc,
+            "peer_checks": len(peer_reports),
+            "peer_results": pc,
+            "failed": len(failed_cases) + len(failed_peers),
+            "failed_cases": failed_cases,
+            "failed_peer_checks": failed_peers,
+            "seconds": round(elapsed, 1),
+        },
+        "environment": {"python": platform.python_version(), "machine": platform.machine(),
+                        "versions": _versions(status)},
+        "dtypes": args.dtypes,
+        "backends": status,
+        "cases": case_reports,
+        "peer_checks": peer_reports,
+    }
+
+
+def _versions(status) -> dict:
+    out = {}
+    for mod in ("numpy", "array_api_strict", "torch", "jax", "dask", "cupy", "optax", "torchvision"):
+        m = sys.modules.get(mod)
+        if m is not None:
+            out[mod] = getattr(m, "__version__", "?")
+    return out
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
+
