@@ -17,8 +17,11 @@ Class labels out of ``[0, C)`` (and not equal to ``ignore_index``) are a
 ``ValueError`` where the values can be read without a device synchronisation
 or breaking tracing: NumPy, array-api-strict and torch CPU tensors outside
 ``torch.compile``. Elsewhere (JAX, Dask, CuPy, torch under ``torch.compile``)
-such a sample's loss is NaN, so the mean is NaN rather than silently wrong;
-torch CUDA tensors are checked by torch's own kernel (a device-side assert).
+such a sample's loss is NaN, so the mean is NaN rather than silently wrong.
+On torch CUDA tensors the losses that run torch's own kernel
+(:func:`cross_entropy` and :func:`nll` with labels, Weston-Watkins
+:func:`multiclass_hinge`) get its device-side assert, the others NaN: no
+check costs a host synchronisation.
 
 See the user guide (README, "Conventions") for what ``reduction`` does and how
 dtypes are handled.
@@ -30,8 +33,17 @@ import math
 
 import array_api_compat
 
-from ._common import as_float_pred, cast_to, check_choice, check_number, check_reduction, compute_dtype, \
-    native_loss, reduce, setup
+from ._common import (
+    as_float_pred,
+    cast_to,
+    check_choice,
+    check_number,
+    check_reduction,
+    compute_dtype,
+    native_loss,
+    reduce,
+    setup,
+)
 from .backends import resolve
 
 __all__ = [
@@ -149,14 +161,15 @@ def _check_label_values(loss, ops, labels, num_classes, ignore_index):
     if not _values_readable(ops, labels) or math.prod(labels.shape) == 0:
         return
     xp = ops.xp
+    try:  # two reductions decide the common case
+        if int(xp.min(labels)) >= 0 and int(xp.max(labels)) < num_classes:
+            return
+    except RuntimeError:  # torch.func.vmap: values cannot be read; torch's kernel still checks them
+        return
     bad = (labels < 0) | (labels >= num_classes)
     if ignore_index is not None:
         bad = bad & (labels != ignore_index)
-    try:
-        any_bad = bool(xp.any(bad))
-    except RuntimeError:  # torch.func.vmap: values cannot be read; torch's kernel still checks them
-        return
-    if any_bad:
+    if bool(xp.any(bad)):
         vals = xp.where(bad, labels, 0)
         hi, lo = int(xp.max(vals)), int(xp.min(vals))
         v = hi if hi >= num_classes else lo
@@ -214,7 +227,7 @@ def _along(ops, w, axis, ndim):
     return ops.xp.reshape(w, tuple(shape))
 
 
-def _ce_from_labels(ops, logp, labels, axis, weight, smoothing, lab):
+def _ce_from_labels(ops, logp, axis, weight, smoothing, lab):
     """Per-sample torch cross-entropy from log-probabilities, masked, and the
     mean's denominator (None for a plain mean). Returns (loss, denom, wy)."""
     xp = ops.xp
@@ -245,8 +258,8 @@ def _ce_from_probs(ops, logp, target, axis, weight, smoothing):
     return -ops.xp.sum(prod, axis=axis)
 
 
-def _multiclass_options(loss, weight, ignore_index, label_smoothing):
-    _check_array(loss, "weight", weight)
+def _multiclass_options(loss, weight, ignore_index, label_smoothing, weight_name="weight"):
+    _check_array(loss, weight_name, weight)
     _check_ignore_index(loss, ignore_index)
     return check_number(loss, "label_smoothing", label_smoothing, low=0.0, high=1.0)
 
@@ -355,7 +368,11 @@ def binary_cross_entropy_with_logits(logits, target, /, *, weight=None, pos_weig
     which is ``-w * (pos_weight * t * log(sigmoid(x)) + (1 - t) * log(1 - sigmoid(x)))``
     computed without overflow: finite values and gradients for any finite
     logit (``±1e4`` included). The gradient is ``w * (sigmoid(x) * (1 - t +
-    pos_weight * t) - pos_weight * t)``.
+    pos_weight * t) - pos_weight * t)``. On torch this runs torch's own kernel
+    (same values and gradients, one fused pass); its value, computed as
+    ``(1 - t) x - log_sigmoid(x)``, can be off by about ``eps * |x|`` where
+    the loss is near 0 (``t = 0``, ``x << 0``), where the generic two
+    softplus terms are exact.
 
     Args:
       logits: floating, any shape, typically ``[..., num_classes]`` for
@@ -406,13 +423,13 @@ def binary_focal(logits, target, /, *, gamma=2.0, alpha=None, reduction="mean"):
     ``alpha=None`` is :func:`binary_cross_entropy_with_logits`. Soft targets
     follow the same formula.
 
-    Numerics: with ``s = |x|``, ``e = exp(-s)``, ``a = t if x >= 0 else 1 - t``
-    and ``b = 1 - a``, the cross-entropy is ``log1p(e) + b s`` and
-    ``log(1 - p_t) = log(b + a e) - log1p(e)`` (``-s - log1p(e)`` when ``b ==
-    0``). The factor is ``exp(gamma * log(1 - p_t))``: never ``0 ** gamma``,
-    so values and gradients are finite for every ``gamma >= 0`` (also
-    ``0 < gamma < 1``, where the power's derivative is infinite at ``p_t = 1``)
-    and any finite logit.
+    Numerics: with ``s = |x|``, ``e = exp(-s)`` and ``b = 1 - t`` if
+    ``x >= 0`` else ``t``, the cross-entropy is ``log1p(e) + b s`` and
+    ``log(1 - p_t) = log(b + (1 - b) e) - log1p(e)``, both free of overflow
+    and cancellation. The factor is ``exp(gamma * log(1 - p_t))``, never
+    ``0 ** gamma``, so values and gradients are finite for every
+    ``gamma >= 0`` (also ``0 < gamma < 1``, where the power's derivative is
+    infinite at ``p_t = 1``) and any finite logit.
 
     Args:
       logits: floating, any shape.
@@ -441,16 +458,17 @@ def binary_focal(logits, target, /, *, gamma=2.0, alpha=None, reduction="mean"):
     ops, dt, x, t = setup(loss_name, logits, target, names=("logits", "target"), reduction=reduction)
     xp = ops.xp
     nonneg = x >= 0
-    s = xp.where(nonneg, x, -x)  # |x| with derivative +1 at 0, so log(1 - p_t) is differentiated correctly there
+    s = xp.where(nonneg, x, -x)  # |x| with slope +1 at 0, so the gradient at x == 0 is sigmoid(0) - t
     e = xp.exp(-s)
     lg = xp.log1p(e)
-    a = xp.where(nonneg, t, 1.0 - t)
-    b = 1.0 - a
-    loss = lg + b * s  # t * softplus(-x) + (1 - t) * softplus(x)
+    b = xp.where(nonneg, 1.0 - t, t)
+    loss = lg + b * s  # = t * softplus(-x) + (1 - t) * softplus(x), no cancellation
     if gamma != 0.0:
-        hasb = b > 0
-        log1m_pt = xp.where(hasb, xp.log(xp.where(hasb, b + a * e, 1.0)), -s) - lg
-        loss = xp.exp(gamma * log1m_pt) * loss
+        # 1 - p_t = (b + (1 - b) e) / (1 + e). The floor only acts when b == 0
+        # and e underflows, where the loss is 0 anyway; it keeps log's
+        # gradient finite there.
+        u = xp.maximum(b + (1.0 - b) * e, xp.finfo(x.dtype).smallest_normal)
+        loss = xp.exp(gamma * (xp.log(u) - lg)) * loss
     if alpha is not None:
         loss = ((1.0 - alpha) + (2.0 * alpha - 1.0) * t) * loss
     return reduce(ops, loss, reduction, dt)
@@ -560,7 +578,7 @@ def cross_entropy(logits, target, /, *, axis=-1, weight=None, ignore_index=None,
         return fast
     logp = ops.log_softmax(logits, axis=axis)
     lab = _Labels(ops, target, logits.shape[axis], ignore_index)
-    loss, denom, _ = _ce_from_labels(ops, logp, target, axis, w, eps, lab)
+    loss, denom, _ = _ce_from_labels(ops, logp, axis, w, eps, lab)
     return reduce(ops, loss, reduction, dt, weights_sum=denom)
 
 
@@ -599,7 +617,7 @@ def nll(log_probs, target, /, *, axis=-1, weight=None, ignore_index=None, reduct
     if fast is not None:
         return fast
     lab = _Labels(ops, target, logp.shape[axis], ignore_index)
-    loss, denom, _ = _ce_from_labels(ops, logp, target, axis, w, 0.0, lab)
+    loss, denom, _ = _ce_from_labels(ops, logp, axis, w, 0.0, lab)
     return reduce(ops, loss, reduction, dt, weights_sum=denom)
 
 
@@ -661,7 +679,7 @@ def focal(logits, target, /, *, gamma=2.0, alpha=None, axis=-1, ignore_index=Non
     """
     loss_name = "focal"
     gamma = check_number(loss_name, "gamma", gamma, low=0.0)
-    _multiclass_options(loss_name, alpha, ignore_index, 0.0)
+    _multiclass_options(loss_name, alpha, ignore_index, 0.0, "alpha")
     ops, dt, logits, target, axis, _ = _multiclass_setup(loss_name, logits, target, axis, reduction, extra=(alpha,))
     xp = ops.xp
     num_classes = logits.shape[axis]
@@ -793,7 +811,7 @@ def poly1(logits, target, /, *, epsilon=1.0, axis=-1, weight=None, ignore_index=
             poly = xp.sum(target * _along(ops, w, axis, logp.ndim), axis=axis) * poly
         return reduce(ops, ce + epsilon * poly, reduction, dt)
     lab = _Labels(ops, target, num_classes, ignore_index)
-    ce, denom, wy = _ce_from_labels(ops, logp, target, axis, w, eps, lab)
+    ce, denom, wy = _ce_from_labels(ops, logp, axis, w, eps, lab)
     poly = 1.0 - ((1.0 - eps) * xp.exp(_gather(ops, logp, lab.safe, axis)) + eps / num_classes)
     if wy is not None:
         poly = wy * poly

@@ -34,14 +34,16 @@ def _rounded(inputs, dtype):
     """The float64 values the backend actually sees after casting to dtype."""
     out = []
     for a in inputs:
-        if a.dtype.kind == "f":
-            if dtype == "bfloat16":
-                import ml_dtypes  # shipped with jax
+        if a.dtype.kind != "f":
+            out.append(a)
+            continue
+        if dtype == "bfloat16":
+            import ml_dtypes  # shipped with jax
 
-                a = a.astype(ml_dtypes.bfloat16)
-            else:
-                a = a.astype(dtype)
-        out.append(a.astype(np.float64) if a.dtype.kind == "f" else a)
+            a = a.astype(ml_dtypes.bfloat16)  # its dtype kind is "V", not "f"
+        else:
+            a = a.astype(dtype)
+        out.append(a.astype(np.float64))
     return out
 
 

@@ -34,6 +34,9 @@ def sigmoid(xp, x):
 
 
 def take_along_axis(xp, x, indices, axis=-1):
+    # gather takes int64 (or int32) indices only; uint8/int16 labels are widened.
+    if indices.dtype not in (torch.int64, torch.int32):
+        indices = indices.long()
     return torch.gather(x, axis, indices)
 
 
