@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -51,7 +52,12 @@ class Backend:
     def sum(self, x: Any) -> Any:
         raise NotImplementedError
 
-    def grad(self, fn: Callable[..., Any], args: list, argnums: tuple[int, ...]) -> list[np.ndarray]:
+    def run(self, fn: Callable[..., Any], args: list) -> Any:
+        """``fn(*args)`` (jax compiles it once with jit)."""
+        return fn(*args)
+
+    def value_and_grad(self, fn: Callable[..., Any], args: list, argnums: tuple[int, ...]):
+        """``fn(*args)`` returns ``(scalar, aux)``; gives ``(aux, [d scalar / d args[i] as float64 NumPy])``."""
         raise NotImplementedError(f"{self.name} has no autodiff")
 
 
@@ -130,13 +136,14 @@ class TorchBackend(Backend):
     def sum(self, x):
         return self.mod.sum(x)
 
-    def grad(self, fn, args, argnums):
+    def value_and_grad(self, fn, args, argnums):
         torch = self.mod
         leaves = [a.detach().clone().requires_grad_(True) if i in argnums else a for i, a in enumerate(args)]
-        out = fn(*leaves)
+        out, aux = fn(*leaves)
         gs = torch.autograd.grad(out, [leaves[i] for i in argnums], allow_unused=True)
-        return [np.zeros(tuple(leaves[i].shape)) if g is None else g.detach().cpu().double().numpy()
-                for i, g in zip(argnums, gs)]
+        grads = [np.zeros(tuple(leaves[i].shape)) if g is None else g.detach().cpu().double().numpy()
+                 for i, g in zip(argnums, gs)]
+        return aux, grads
 
 
 class TorchCudaBackend(TorchBackend):
@@ -172,9 +179,15 @@ class JaxBackend(Backend):
     def sum(self, x):
         return self.jnp.sum(x)
 
-    def grad(self, fn, args, argnums):
-        gs = self.mod.grad(fn, argnums=tuple(argnums))(*args)
-        return [np.asarray(g, dtype=np.float64) for g in gs]
+    # One jit per call site: op-by-op execution would compile every primitive
+    # for every new shape, which costs far more than one compile of the whole.
+    def run(self, fn, args):
+        return self.mod.jit(fn)(*args)
+
+    def value_and_grad(self, fn, args, argnums):
+        vg = self.mod.jit(self.mod.value_and_grad(fn, argnums=tuple(argnums), has_aux=True))
+        (_, aux), gs = vg(*args)
+        return aux, [np.asarray(g, dtype=np.float64) for g in gs]
 
 
 class JaxGpuBackend(JaxBackend):

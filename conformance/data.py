@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -156,10 +157,6 @@ def calls_of(case: dict) -> list[dict]:
     return [case["call"]]
 
 
-def float_input_names(case: dict, arrays: dict[str, np.ndarray]) -> list[str]:
-    return [k for k, v in arrays.items() if v.dtype.kind == "f"]
-
-
 def run_calls(case: dict, get_fn: Callable[[str], Callable], arrays: dict[str, Any]) -> list[Any]:
     """Call each loss of the case on ``arrays`` (any library's arrays);
     returns the flat list of outputs (a tuple output contributes each item)."""
@@ -226,13 +223,6 @@ def is_erratum(printed: float | None, digits: int | None, expected: float) -> bo
     if printed is None:
         return False
     return not math.isfinite(expected) or abs(printed - expected) > printed_tolerance(int(digits))
-
-
-def expected_scalar(case: dict) -> float | None:
-    e = case.get("expected")
-    if isinstance(e, (int, float)):
-        return float(e)
-    return None
 
 
 def expected_vector(case: dict) -> np.ndarray:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import zlib
-from typing import Any, Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -192,8 +192,8 @@ def _o_cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=-100,
             c = logits.shape[axis]
             target = target * (1.0 - label_smoothing) + label_smoothing / c
         return _reduce(ox.softmax_cross_entropy(logits, target, axis=axis), reduction)
-    if (target == ignore_index).any():
-        raise Unsupported("ignore_index present")
+    if ignore_index != -100:
+        raise Unsupported("optax has no ignore_index (inputs must not contain it)")
     if label_smoothing:
         import jax
 
@@ -225,13 +225,8 @@ def _o_triplet(a, pos, neg, *, margin=1.0, p=2.0, eps=1e-6, swap=False, squared=
 def _o_poly1(logits, target, *, epsilon=1.0, axis=-1, reduction="mean"):
     import jax
 
-    oh = jnp_moveaxis_onehot(jax, logits, target, axis)
+    oh = _jnp().moveaxis(jax.nn.one_hot(target, logits.shape[axis], dtype=logits.dtype), -1, axis)
     return _reduce(_ox().poly_loss_cross_entropy(logits, oh, epsilon=epsilon, axis=axis), reduction)
-
-
-def jnp_moveaxis_onehot(jax, logits, target, axis):
-    c = logits.shape[axis]
-    return _jnp().moveaxis(jax.nn.one_hot(target, c, dtype=logits.dtype), -1, axis)
 
 
 def _o_nt_xent(z1, z2, *, temperature=0.5, reduction="mean"):

@@ -33,19 +33,9 @@ def fmt_value(v, digits=None) -> str:
 
 
 def _true(case: dict) -> str:
-    d = None if case["printed"] is None else _digits(case)
+    """The true value, to two more decimals than the guide printed."""
+    d = None if case["printed"] is None else int(case.get("printed_digits") or 0)
     return fmt_value(case["expected"], d)
-
-
-def _digits(case: dict) -> int:
-    t = case.get("printed_text") or ""
-    # digits come from the case data; the JSON report keeps printed as a number
-    return case.get("printed_digits", _guess_digits(case["printed"], t))
-
-
-def _guess_digits(printed, text) -> int:
-    s = repr(printed)
-    return len(s.split(".")[1]) if "." in s else 0
 
 
 def console(rep: dict, quiet: bool = False) -> str:
@@ -125,37 +115,41 @@ def _failure_lines(rep: dict, limit: int) -> list[str]:
     return out
 
 
+def _printed(c: dict) -> str:
+    if c["printed"] is None:
+        return "–"
+    return f"{c['printed']:.{int(c.get('printed_digits') or 0)}f}"
+
+
 def markdown(rep: dict) -> str:
     s = rep["summary"]
     cr, pr = s["case_results"], s["peer_results"]
     ran = [b for b, v in rep["backends"].items() if v["status"] == "ran"]
+    skipped = {b: v["reason"] for b, v in rep["backends"].items() if v["status"] != "ran"}
     L = ["# lossapi conformance report", ""]
-    L.append(f"{s['cases']} worked examples from the two guides ({s['errata']} errata), "
-             f"{s['peer_checks']} peer cross-checks; dtypes {', '.join(rep['dtypes'])}; "
-             f"backends run: {', '.join(ran) or 'none'}. "
-             f"Case runs: {cr['pass']} pass, {cr['fail']} fail, {cr['skip']} skipped. "
-             f"Peer runs: {pr['pass']} pass, {pr['fail']} fail, {pr['skip']} skipped.")
+    L.append(f"{s['cases']} worked examples from the two guides ({s['errata']} errata) and "
+             f"{s['peer_checks']} peer cross-checks, in {' and '.join(rep['dtypes'])}. "
+             f"Case runs: {cr['pass']} pass, {cr['fail']} fail, {cr['skip']} skipped; "
+             f"peer runs: {pr['pass']} pass, {pr['fail']} fail, {pr['skip']} skipped.")
     L.append("")
-    L.append("Each case is stored as data in `conformance/cases/`; the expected value is a float64 computation "
-             "from the definition (`conformance/reference.py`), cross-checked with torch/optax where they have the "
-             "loss. A cell is ✓ when every dtype passes (value, and gradient vs finite differences on autodiff "
-             "backends), ✗ when one fails, – when skipped.")
+    L.append("Cases are data (`conformance/cases/`); expected values are float64 computations from the "
+             "definitions (`conformance/reference.py`), cross-checked with torch/optax where they have the loss. "
+             "✓: every dtype passes (value; gradient vs finite differences on autodiff backends); ✗: a failure; "
+             "–: skipped. **Bold**: the guide's printed value is wrong.")
     L.append("")
     L.append("## Guide examples")
     L.append("")
-    L.append("| case | loss | " + " | ".join(ALL) + " | printed | true |")
-    L.append("|---|---|" + "---|" * len(ALL) + "---|---|")
+    L.append("| case | loss | " + " | ".join(ran) + " | printed | true |")
+    L.append("|---|---|" + "---|" * len(ran) + "---|---|")
     for c in rep["cases"]:
-        printed = "–" if c["printed"] is None else f"{c['printed']:g}"
         true = _true(c)
         if c["erratum"]:
             true = f"**{true}**"
-        L.append(f"| {c['id']} | {c['loss']} | " + " | ".join(_combined(c["results"][b]) for b in ALL)
-                 + f" | {printed} | {true} |")
-    skipped = {b: v["reason"] for b, v in rep["backends"].items() if v["status"] != "ran"}
+        L.append(f"| {c['id']} | {c['loss']} | " + " | ".join(_combined(c["results"][b]) for b in ran)
+                 + f" | {_printed(c)} | {true} |")
     if skipped:
         L.append("")
-        L.append("Skipped backends: " + "; ".join(f"{b} ({r})" for b, r in skipped.items()) + ".")
+        L.append("Not run here: " + "; ".join(f"{b} ({r})" for b, r in skipped.items()) + ".")
     L.append("")
     L.append("## Errata")
     L.append("")
@@ -163,25 +157,24 @@ def markdown(rep: dict) -> str:
         if not c["erratum"]:
             continue
         src = c["source"]
-        printed = "no number" if c["printed"] is None else f"printed {c['printed_text'].strip('`')}"
-        true = _true(c)
-        L.append(f"- **{c['id']}** ({src['file']}, {src['section']}): {printed}; true {true}. {c['explanation']}.")
-    conv = [c for c in rep["cases"] if c.get("convention") and not c["erratum"] and "=" in c["convention"]]
-    if conv:
+        what = f"printed {_printed(c)}, true {_true(c)}" if c["printed"] is not None else f"value {_true(c)}"
+        if not c.get("reproducible", True):
+            what += " (random inputs)"
+        L.append(f"- **{c['id']}** ({src['file']} § {src['section']}): {what}. {c['explanation']}.")
+    notes = [c for c in rep["cases"] if c.get("highlight")]
+    if notes:
         L.append("")
-        L.append("## Convention notes")
+        L.append("## Conventions where the guides, torch and lossapi differ")
         L.append("")
-        seen = set()
-        for c in conv:
-            if c["convention"] in seen:
-                continue
-            seen.add(c["convention"])
+        for c in notes:
             L.append(f"- {c['id']}: {c['convention']}.")
     if rep["peer_checks"]:
+        cols = [col for col in _peer_columns(rep)
+                if any(p["results"].get(col, {}).get(d) in ("pass", "fail")
+                       for p in rep["peer_checks"] for d in rep["dtypes"])]
         L.append("")
-        L.append("## Peer cross-checks (seeded random inputs)")
+        L.append("## Peer cross-checks (seeded random inputs; lossapi on a backend vs the peer library)")
         L.append("")
-        cols = _peer_columns(rep)
         L.append("| check | loss | " + " | ".join(cols) + " |")
         L.append("|---|---|" + "---|" * len(cols))
         for p in rep["peer_checks"]:

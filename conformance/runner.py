@@ -16,7 +16,6 @@ from . import backends as B
 from . import data, peers
 
 PASS, FAIL, SKIP = "pass", "fail", "skip"
-MARK = {PASS: "✓", FAIL: "✗", SKIP: "–"}
 
 # Value tolerances: float64 results are compared with the stored float64
 # expected value; float32 results with the reference evaluated (in float64)
@@ -116,11 +115,34 @@ def run_case(case: dict, be: B.Backend, dtype: str, arrays64: dict[str, np.ndarr
     msgs: list[str] = []
     arrays = data.round_to(arrays64, dtype)
     native = {k: be.asarray(v, dtype) for k, v in arrays.items()}
+    names = _grad_names(case, arrays) if be.has_grad else []
+    keys = list(native)
+    pos = tuple(keys.index(n) for n in names)
+
+    def outputs(*vals):
+        return data.run_calls(case, _get_lossapi, dict(zip(keys, vals)))
+
+    def scalar_and_outputs(*vals):
+        outs = outputs(*vals)
+        vals_ = data.combine(case, outs)
+        total = be.sum(vals_[0])
+        for v in vals_[1:]:
+            total = total + be.sum(v)
+        return total, outs
+
+    grads = None
     try:
-        outs = data.run_calls(case, _get_lossapi, native)
+        if names:
+            try:
+                outs, grads = be.value_and_grad(scalar_and_outputs, [native[k] for k in keys], pos)
+            except Exception as e:  # report the gradient failure, still check the value
+                msgs.append(f"gradient: {type(e).__name__}: {_short(e)}")
+                outs = be.run(outputs, [native[k] for k in keys])
+        else:
+            outs = be.run(outputs, [native[k] for k in keys])
         got = data.flat(data.combine(case, [be.to_numpy(o) for o in outs]))
     except Exception as e:  # a missing loss, a wrong signature, a backend error
-        return FAIL, [f"value: {type(e).__name__}: {_short(e)}"]
+        return FAIL, msgs + [f"value: {type(e).__name__}: {_short(e)}"]
     tol = dict(TOL[dtype])
     for k in ("rtol", "atol"):
         tol[k] = case.get("tol", {}).get(f"{k}{dtype[-2:]}", case.get("tol", {}).get(k, tol[k]))
@@ -128,40 +150,18 @@ def run_case(case: dict, be: B.Backend, dtype: str, arrays64: dict[str, np.ndarr
     ok, why = _close(got, want, tol["rtol"], tol["atol"])
     if not ok:
         msgs.append(f"value: {why}")
-    if be.has_grad:
-        names = _grad_names(case, arrays)
-        if names:
-            ok_g, why_g = _check_case_grad(case, be, dtype, arrays, native, names)
-            if not ok_g:
-                msgs.append(f"gradient: {why_g}")
+    if grads is not None:
+        rng = np.random.default_rng(0)
+        for name, auto in zip(names, grads):
+            def f_ref(x, name=name):
+                arrs = dict(arrays)
+                arrs[name] = x
+                return float(np.sum(data.reference_value(case, arrs)))
+
+            ok, why = _compare_grad(auto, fd_gradient(f_ref, arrays[name], rng), GTOL[dtype])
+            if not ok:
+                msgs.append(f"gradient d/d{name}: {why}")
     return (FAIL if msgs else PASS), msgs
-
-
-def _check_case_grad(case, be, dtype, arrays, native, names) -> tuple[bool, str]:
-    def f_native(*gargs):
-        arrs = dict(native)
-        arrs.update(zip(names, gargs))
-        vals = data.combine(case, data.run_calls(case, _get_lossapi, arrs))
-        total = be.sum(vals[0])
-        for v in vals[1:]:
-            total = total + be.sum(v)
-        return total
-
-    try:
-        autos = be.grad(f_native, [native[n] for n in names], tuple(range(len(names))))
-    except Exception as e:
-        return False, f"{type(e).__name__}: {_short(e)}"
-    rng = np.random.default_rng(0)
-    for name, auto in zip(names, autos):
-        def f_ref(x, name=name):
-            arrs = dict(arrays)
-            arrs[name] = x
-            return float(np.sum(data.reference_value(case, arrs)))
-
-        ok, why = _compare_grad(auto, fd_gradient(f_ref, arrays[name], rng), GTOL[dtype])
-        if not ok:
-            return False, f"d/d{name}: {why}"
-    return True, ""
 
 
 def _short(e: Exception, n: int = 160) -> str:
@@ -177,66 +177,88 @@ def _peer_column(backend: str, lib: str) -> str:
     return f"{backend} vs {lib}"
 
 
-def run_peer_check(check: peers.PeerCheck, lib: str, be: B.Backend, dtype: str, native_lib: bool,
-                   lib_backend: B.Backend | None) -> tuple[str, list[str]]:
-    """lossapi on ``be`` arrays vs the peer ``lib``. With ``native_lib`` the
-    peer runs on the same arrays (values and gradients); otherwise (numpy)
-    the peer runs on its own CPU arrays of the same dtype (values only)."""
+def _peer_inputs(check: peers.PeerCheck, dtype: str):
     args, opts = check.make()
     args = peers.hinge_safe(check, args, opts)
     args = [a.astype(dtype) if a.dtype.kind == "f" else a for a in args]
     opts = {k: (v.astype(dtype) if isinstance(v, np.ndarray) and v.dtype.kind == "f" else v) for k, v in opts.items()}
+    return args, opts
+
+
+def _all_reductions(be: B.Backend, fn, check: peers.PeerCheck, conv: list, copts: dict, gidx: tuple[int, ...]):
+    """Values of ``fn`` for every reduction of the check, and the gradient of
+    the first reduction's sum w.r.t. the check's float inputs, in one
+    (for jax: one compiled) call. Returns ({reduction: value}, grads or None)."""
+    keys = list(copts)
+
+    def values(*vals):
+        args = list(vals[:len(conv)])
+        o = dict(zip(keys, vals[len(conv):]))
+        return {red: fn(*args, **o, reduction=red) for red in check.reductions}
+
+    flat_args = list(conv) + [copts[k] for k in keys]
+    if gidx:
+        def scalar_and_values(*vals):
+            out = values(*vals)
+            return be.sum(out[check.reductions[0]]), out
+
+        out, grads = be.value_and_grad(scalar_and_values, flat_args, gidx)
+        return {r: be.to_numpy(v) for r, v in out.items()}, dict(zip(gidx, grads))
+    out = be.run(values, flat_args)
+    return {r: be.to_numpy(v) for r, v in out.items()}, None
+
+
+def run_peer_check(check: peers.PeerCheck, lib: str, be: B.Backend, dtype: str, native_lib: bool,
+                   lib_backend: B.Backend | None, cache: dict) -> tuple[str, list[str]]:
+    """lossapi on ``be`` arrays vs the peer ``lib``. With ``native_lib`` the
+    peer runs on the same arrays (values and gradients); otherwise (numpy)
+    the peer's values on its own CPU arrays of the same dtype are used."""
+    args, opts = _peer_inputs(check, dtype)
     adapter = peers.ADAPTERS[lib][check.loss]
-    msgs = []
     try:
         fn = _get_lossapi(check.loss)
     except LookupError as e:
         return FAIL, [str(e)]
     conv = [be.asarray(a, dtype) for a in args]
     copts = {k: (be.asarray(v, dtype) if isinstance(v, np.ndarray) else v) for k, v in opts.items()}
-    if native_lib:
-        pconv, popts = conv, copts
-    else:
-        pconv = [lib_backend.asarray(a, dtype) for a in args]
-        popts = {k: (lib_backend.asarray(v, dtype) if isinstance(v, np.ndarray) else v) for k, v in opts.items()}
+    arr_opts = {k: v for k, v in copts.items() if isinstance(opts[k], np.ndarray)}
+    static = {k: v for k, v in copts.items() if k not in arr_opts}
+
+    def bind(f):
+        return lambda *a, reduction, **o: f(*a, **o, **static, reduction=reduction)
+
+    gidx = tuple(i for i in check.grad if args[i].dtype.kind == "f") if native_lib and be.has_grad else ()
+    try:
+        got, g_got = _all_reductions(be, bind(fn), check, conv, arr_opts, gidx)
+    except Exception as e:
+        return FAIL, [f"lossapi {type(e).__name__}: {_short(e)}"]
+    try:
+        if native_lib:
+            want, g_want = _all_reductions(be, bind(adapter), check, conv, arr_opts, gidx)
+            if be.name == peers.NATIVE[lib][0]:  # the CPU peer values serve the numpy comparison
+                cache[(check.id, lib, dtype)] = want
+        else:
+            want = cache.get((check.id, lib, dtype))
+            g_want = None
+            if want is None:
+                pconv = [lib_backend.asarray(a, dtype) for a in args]
+                popts = {k: lib_backend.asarray(opts[k], dtype) for k in arr_opts}
+                want, _ = _all_reductions(lib_backend, bind(adapter), check, pconv, popts, ())
+    except peers.Unsupported as e:
+        return FAIL, [f"adapter cannot map the options ({e})"]
+    msgs = []
+    tol = dict(PTOL[dtype])
+    if dtype == "float64":
+        tol["rtol"] = check.rtol64
     for red in check.reductions:
-        try:
-            got = be.to_numpy(fn(*conv, **copts, reduction=red))
-        except Exception as e:
-            msgs.append(f"{red}: lossapi {type(e).__name__}: {_short(e)}")
-            continue
-        try:
-            want = peers.from_lib(adapter(*pconv, **popts, reduction=red))
-        except peers.Unsupported as e:
-            msgs.append(f"{red}: adapter cannot map ({e})")
-            continue
-        tol = dict(PTOL[dtype])
-        if dtype == "float64":
-            tol["rtol"] = check.rtol64
-        ok, why = _close(got, want, tol["rtol"], tol["atol"])
+        ok, why = _close(got[red], want[red], tol["rtol"], tol["atol"])
         if not ok:
             msgs.append(f"{red} value: {why}")
-        if native_lib and be.has_grad and check.grad:
-            gidx = tuple(i for i in check.grad if args[i].dtype.kind == "f")
-
-            def mk(f, red=red):
-                def g(*gargs):
-                    full = list(conv)
-                    for i, a in zip(gidx, gargs):
-                        full[i] = a
-                    return be.sum(f(*full, **copts, reduction=red))
-                return g
-
-            try:
-                ga = be.grad(mk(fn), [conv[i] for i in gidx], tuple(range(len(gidx))))
-                gp = be.grad(mk(adapter), [conv[i] for i in gidx], tuple(range(len(gidx))))
-            except Exception as e:
-                msgs.append(f"{red} gradient: {type(e).__name__}: {_short(e)}")
-                continue
-            for i, a, p in zip(gidx, ga, gp):
-                ok, why = _close(a, p, PGTOL[dtype]["rtol"], PGTOL[dtype]["atol"])
-                if not ok:
-                    msgs.append(f"{red} d/d{check.inputs[i][0]}: {why}")
+    if g_got is not None and g_want is not None:
+        for i in g_got:
+            ok, why = _close(g_got[i], g_want[i], PGTOL[dtype]["rtol"], PGTOL[dtype]["atol"])
+            if not ok:
+                msgs.append(f"{check.reductions[0]} d/d{check.inputs[i][0]}: {why}")
     return (FAIL if msgs else PASS), msgs
 
 
@@ -294,6 +316,10 @@ def main(argv=None) -> int:
         rep = {k: case.get(k) for k in ("id", "source", "loss", "printed", "printed_text", "printed_digits",
                                          "expected", "erratum", "explanation", "convention")}
         rep["reproducible"] = case.get("reproducible", True)
+        rep["highlight"] = case.get("highlight", False)
+        if case.get("snippet"):
+            rep["snippet"] = {"fn": case["snippet"]["fn"], "value": case["snippet"].get("value"),
+                              "agrees": case["snippet"]["agrees"]}
         rep["source_text"] = f"{case['source']['file']} § {case['source']['section']}"
         rep["results"], rep["details"], rep["skip_reasons"] = {}, {}, {}
         no_example = case.get("status") == "no-example"
@@ -338,6 +364,7 @@ def main(argv=None) -> int:
 
 def run_peers(args, ready: dict[str, B.Backend], status: dict[str, dict]) -> list[dict]:
     reports = []
+    cache: dict = {}
     lib_reason = {lib: peers.available(lib) for lib in peers.LIBS}
     for check in peers.CHECKS:
         rep = {"id": check.id, "loss": check.loss, "options": {k: v for k, v in check.options.items()},
@@ -361,7 +388,7 @@ def run_peers(args, ready: dict[str, B.Backend], status: dict[str, dict]) -> lis
                         rep["results"][col][dt] = SKIP
                         continue
                     try:
-                        st, msgs = run_peer_check(check, lib, ready[bname], dt, native, lib_be)
+                        st, msgs = run_peer_check(check, lib, ready[bname], dt, native, lib_be, cache)
                     except Exception as e:
                         st, msgs = FAIL, [f"harness: {type(e).__name__}: {_short(e)}"]
                     rep["results"][col][dt] = st
