@@ -107,8 +107,10 @@ def _unit(ops, x):
     return x / xp.maximum(n, xp.full_like(n, _COS_EPS))
 
 
-def _gram(xp, u):
-    return xp.matmul(u, xp.matrix_transpose(u))
+def _gram(ops, u):
+    # ops.matmul: full float32 precision on every backend (JAX's GPU default
+    # is not).
+    return ops.matmul(u, ops.xp.matrix_transpose(u))
 
 
 def _eye(xp, n, like):
@@ -269,7 +271,7 @@ def _distance_matrix(ops, e, p, squared):
         # Gram form ||x||^2 + ||y||^2 - 2 x.y: O(N^2) memory. Rounding can make
         # it slightly negative: clamp at 0; the diagonal is set to exactly 0.
         sq = xp.sum(e * e, axis=-1)
-        d2 = sq[..., :, None] + sq[..., None, :] - 2.0 * _gram(xp, e)
+        d2 = sq[..., :, None] + sq[..., None, :] - 2.0 * _gram(ops, e)
         d2 = xp.where(eye | (d2 <= 0), xp.zeros_like(d2), d2)
         return d2 if squared else _safe_sqrt(xp, d2)
     # Other norms need the differences: O(N^2 D) memory.
@@ -494,7 +496,7 @@ def nt_xent(z1, z2, /, *, temperature=0.5, reduction="mean"):
     _check_ndim(name, z1, "z1", 2)
     u1, u2 = _unit(ops, z1), _unit(ops, z2)
     u = xp.concat([u1, u2], axis=-2)
-    s = _gram(xp, u) / t
+    s = _gram(ops, u) / t
     # Self-similarity is excluded with a large finite negative (via where).
     lse, _ = _masked_lse(ops, s, ~_eye(xp, u.shape[-2], u))
     pos = xp.sum(u1 * u2, axis=-1) / t
@@ -546,7 +548,7 @@ def circle(embeddings, labels, /, *, margin=0.25, gamma=256.0, detach_weights=Tr
     ops, dt, e, labels = _setup_batch(name, embeddings, labels, reduction)
     xp = ops.xp
     u = _unit(ops, e)
-    s = _gram(xp, u)
+    s = _gram(ops, u)
     same = labels[..., :, None] == labels[..., None, :]
     pos = same & ~_eye(xp, e.shape[-2], e)
     a_p = _relu(xp, 1.0 + m - s)

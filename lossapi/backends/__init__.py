@@ -31,6 +31,7 @@ PRIMITIVES = (
     "xlogy",
     "take_along_axis",
     "norm",
+    "matmul",
     "stop_gradient",
 )
 

@@ -77,6 +77,10 @@ def norm(xp, x, axis=-1, keepdims=False):
     return xp.where(pos, xp.sqrt(safe), xp.zeros_like(sq))
 
 
+def matmul(xp, a, b):
+    return xp.matmul(a, b)
+
+
 def stop_gradient(xp, x):
     return x
 

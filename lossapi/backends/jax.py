@@ -30,5 +30,12 @@ def take_along_axis(xp, x, indices, axis=-1):
     return jnp.take_along_axis(x, indices, axis=axis, mode="clip")
 
 
+def matmul(xp, a, b):
+    # JAX's default float32 matmul precision on GPU/TPU is reduced (TF32 /
+    # bf16 passes): Gram matrices then lose ~1e-4 relative accuracy. Ask for
+    # full precision so every backend agrees.
+    return jnp.matmul(a, b, precision=jax.lax.Precision.HIGHEST)
+
+
 def stop_gradient(xp, x):
     return jax.lax.stop_gradient(x)
