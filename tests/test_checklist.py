@@ -30,6 +30,13 @@ def _convert(xp, inputs, dtype):
     return [xp.asarray(a, dtype) for a in inputs]
 
 
+def _round_bfloat16(a):
+    """float64 -> float32 -> bfloat16 (round to nearest even), as float32."""
+    u = a.astype(np.float32).view(np.uint32).astype(np.uint64)
+    u = ((u + 0x7FFF + ((u >> 16) & 1)) >> 16) << 16
+    return u.astype(np.uint32).view(np.float32)
+
+
 def _rounded(inputs, dtype):
     """The float64 values the backend actually sees after casting to dtype."""
     out = []
@@ -37,12 +44,7 @@ def _rounded(inputs, dtype):
         if a.dtype.kind != "f":
             out.append(a)
             continue
-        if dtype == "bfloat16":
-            import ml_dtypes  # shipped with jax
-
-            a = a.astype(ml_dtypes.bfloat16)  # its dtype kind is "V", not "f"
-        else:
-            a = a.astype(dtype)
+        a = _round_bfloat16(a) if dtype == "bfloat16" else a.astype(dtype)
         out.append(a.astype(np.float64))
     return out
 
