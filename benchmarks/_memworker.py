@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import sys
 
 from . import timing as T
@@ -22,6 +23,11 @@ from . import pairs as P  # noqa: E402
 
 def main() -> None:
     job = json.load(sys.stdin)
+    threads = os.environ.get("LOSSAPI_BENCH_THREADS")
+    if threads:
+        import torch
+
+        torch.set_num_threads(int(threads))
     import lossapi
 
     mods = P.Mods()

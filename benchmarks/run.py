@@ -3,6 +3,8 @@
 Usage::
 
     python -m benchmarks [--device cpu|cuda] [--quick] [--only NAME,...] [--out DIR]
+                         [--threads N] [--reps N] [--no-memory] [--no-plot]
+    python -m benchmarks --device cuda --merge part1.json part2.json
 
 Writes ``<out>/<device>.md``, ``<device>.json`` and ``<device>.png``
 (``<device>-quick.*`` with --quick, ``<device>-only.*`` with --only, so a
@@ -50,8 +52,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--only", default=None, help="comma list of loss names, peer libraries or pair ids")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"), help="output folder")
     p.add_argument("--reps", type=int, default=None, help="paired repetitions (default: adaptive)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="intra-op threads for torch and XLA:CPU (default: the libraries' own choice); "
+                        "1 is steadier on a loaded machine")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurements")
     p.add_argument("--no-plot", action="store_true", help="skip the PNG")
+    p.add_argument("--merge", nargs="+", metavar="JSON", default=None,
+                   help="instead of running, merge result files (later files win for the same row) and write "
+                        "<out>/<device>.{md,json,png}; e.g. a GPU run split over two jobs")
     return p.parse_args(argv)
 
 
@@ -103,8 +111,9 @@ class Runner:
 
         self.L = lossapi
         self.rows: list[dict[str, Any]] = []
+        self.pair_seconds: dict[str, float] = {}
         self.errors: list[dict[str, str]] = []
-        self.large = "quick" if self.quick else "large"
+        self.large = "quick" if self.quick else ("gpu" if self.device == "cuda" else "large")
 
     # -- one pair ---------------------------------------------------------
     def libs_for(self, pair: P.Pair) -> tuple[str, str]:
@@ -123,9 +132,10 @@ class Runner:
             print(f"{pid:48s} SKIP  lossapi has no {pair.loss!r}")
             return
         try:
-            if not tag:
+            if not tag:  # values and gradients (the timed sizes are checked for values below)
                 P.check_pair(pair, "tiny", device=self.device, mods=self.mods)
-                P.check_pair(pair, "small", device=self.device, mods=self.mods)
+                if not self.quick:
+                    P.check_pair(pair, "small", device=self.device, mods=self.mods)
         except Exception as e:  # a mismatch is a bug in the mapping (or lossapi): report, go on
             kind = "mismatch" if isinstance(e, P.Mismatch) else "error"
             self.errors.append({"pair": pid, "kind": kind, "message": f"{type(e).__name__}: {e}"})
@@ -140,8 +150,12 @@ class Runner:
             b = P.to_lib(plib, pbase, device=self.device)
             del base, pbase
             try:
-                # Value agreement on the very arrays that are timed, too.
-                vo, vp = float(P._to_np(ours_fn(*a))), float(P._to_np(peer_fn(*b)))
+                # Value agreement on the very arrays that are timed, too (JAX:
+                # jitted, which also compiles what the timed step reuses).
+                fo, fp = (ours_fn, peer_fn) if olib != "jax" else (_jit(ours_fn), _jit(peer_fn))
+                if pair.peer_check_eager:
+                    fp = peer_fn
+                vo, vp = float(P._to_np(fo(*a))), float(P._to_np(fp(*b)))
                 if not np.isclose(vo, vp, rtol=2e-4, atol=1e-7):
                     raise P.Mismatch(f"{pid}: value {vo!r} (lossapi) != {vp!r} (peer) at {size} size")
                 for mode in modes:
@@ -167,7 +181,8 @@ class Runner:
             res = T.paired(so, sp, sync, reps=self.args.reps or 3, budget_s=0.1,
                            min_sample_s=0.002 if small else 0.005, min_reps=3, max_reps=3)
         else:
-            res = T.paired(so, sp, sync, reps=self.args.reps, budget_s=1.0 if small else 2.0,
+            scale = 0.6 if self.device == "cuda" else 1.0  # a GPU run must fit in one 10-minute job
+            res = T.paired(so, sp, sync, reps=self.args.reps, budget_s=scale * (0.6 if small else 1.5),
                            min_sample_s=0.01 if small else 0.02)
         row: dict[str, Any] = {
             "pair": pid, "loss": pair.loss, "lib": lib, "variant": pair.variant, "peer": pair.peer_name,
@@ -179,6 +194,8 @@ class Runner:
         # Physical limit: inputs read once (plus gradients written once for
         # forward+backward) at the measured copy bandwidth.
         nbytes = _nbytes(a)
+        if pair.gather and mode == "fwd":  # reads one element per row, and the labels
+            nbytes = a[0].nbytes // a[0].shape[-1] + _nbytes(a[1:])
         if mode == "fwdbwd":
             nbytes += sum(a[i].nbytes for i in grad)
         row["bytes_min"] = nbytes
@@ -247,8 +264,7 @@ class Runner:
         if "bw_frac_ours" in r and r["size"] != "small":
             extra += f"  bw {100 * r['bw_frac_ours']:5.1f}% (peer {100 * r['bw_frac_peer']:5.1f}%)"
         if "mem_ratio" in r:
-            mr = r["mem_ratio"]
-            extra += f"  mem {'x%.2f' % mr if mr is not None else '(peer 0 B)'} {r['mem_status']}"
+            extra += f"  mem {report.mem_ratio_text(r)} {r['mem_status']}"
         g = r["goal"]
         gtxt = f"{g[0]}<={g[1]:g}" if g else ""
         print(f"{r['pair']:48s} {r['size']:5s} {r['mode']:6s} lossapi {_fmt_t(r['ours_s'])} peer {_fmt_t(r['peer_s'])}"
@@ -259,6 +275,11 @@ class Runner:
     def run(self) -> int:
         t0 = time.time()
         pairs = P.select(P.all_pairs(), self.args.only)
+        keys = {k.strip() for k in (self.args.only or "").split(",")}
+        # CuPy rows: lossapi on CuPy for every selected torch pair, or for all
+        # torch pairs when "cupy" is named in --only (or nothing is).
+        cupy_pairs = [p for p in (P.all_pairs() if not self.args.only or "cupy" in keys else pairs)
+                      if p.lib == "torch"]
         if self.device == "cuda":
             pairs = [p for p in pairs if p.lib != "sklearn"]
         self.machine = machine.describe(self.device)
@@ -266,38 +287,54 @@ class Runner:
         self.bandwidth = T.copy_bandwidth(self.device, self.quick)
         print(f"copy bandwidth {self.bandwidth['copy_Bps'] / 1e9:.1f} GB/s (bytes read + written)\n", flush=True)
         for pair in pairs:
+            tp = time.time()
             self.run_pair(pair)
+            self.pair_seconds[pair.id] = round(time.time() - tp, 1)
+            self.write(final=False)  # a run cut short still leaves its results so far
         if self.device == "cuda" and _has("cupy"):
             # CuPy has no loss kernels: lossapi on CuPy against torch's native
             # kernel on the same GPU, forward only (a cross-library reference).
-            for pair in pairs:
-                if pair.lib == "torch":
-                    self.run_pair(pair, ours_lib="cupy", tag="cupy")
+            for pair in cupy_pairs:
+                self.run_pair(pair, ours_lib="cupy", tag="cupy")
+                self.write(final=False)
         if self.device == "cpu" and not self.args.no_memory:
             self.memory_torch_cpu()
         self.machine["load_after"] = machine.loadavg()
         self.machine["wall_s"] = round(time.time() - t0, 1)
+        data, out, stem = self.write(final=True)
+        print("\n" + report.summary_text(data))
+        print(f"wrote {out / stem}.{{md,json{'' if self.args.no_plot else ',png'}}} in {self.machine['wall_s']} s")
+        bad = [e for e in self.errors if e["kind"] in ("mismatch", "error")]
+        return 1 if bad else 0
+
+    def write(self, final: bool) -> tuple[dict[str, Any], Path, str]:
         stem = self.args.device + ("-quick" if self.quick else "") + ("-only" if self.args.only else "")
         out = Path(self.args.out)
         out.mkdir(parents=True, exist_ok=True)
         data = {
             "machine": self.machine,
             "settings": {"device": self.device, "quick": self.quick, "only": self.args.only, "reps": self.args.reps,
+                         "threads": self.args.threads,
                          "goals": {"ratio": GOAL_RATIO, "sklearn_ratio": GOAL_SKLEARN,
                                    "overhead_us": GOAL_OVERHEAD_US, "memory": GOAL_MEMORY},
                          "memory_slack_bytes": MEMORY_SLACK},
             "bandwidth": self.bandwidth,
+            "pair_seconds": self.pair_seconds,
             "rows": self.rows,
             "errors": self.errors,
+            "complete": final,
         }
         (out / f"{stem}.json").write_text(json.dumps(data, indent=1, default=_json_default) + "\n")
         (out / f"{stem}.md").write_text(report.markdown(data))
-        if not self.args.no_plot:
+        if final and not self.args.no_plot:
             report.plot(data, out / f"{stem}.png")
-        print("\n" + report.summary_text(data))
-        print(f"wrote {out / stem}.{{md,json{'' if self.args.no_plot else ',png'}}} in {self.machine['wall_s']} s")
-        bad = [e for e in self.errors if e["kind"] in ("mismatch", "error")]
-        return 1 if bad else 0
+        return data, out, stem
+
+
+def _jit(fn):
+    import jax
+
+    return jax.jit(fn)
 
 
 def _has(mod: str) -> bool:
@@ -314,8 +351,65 @@ def _json_default(o: Any) -> Any:
     return str(o)
 
 
+def set_threads(n: int) -> None:
+    """Pin torch's and XLA:CPU's intra-op thread pools to ``n`` threads.
+
+    XLA reads its flags when JAX first creates the CPU backend, so this runs
+    before anything imports jax; the memory worker inherits the environment.
+    """
+    flags = os.environ.get("XLA_FLAGS", "")
+    os.environ["XLA_FLAGS"] = f"{flags} --xla_cpu_multi_thread_eigen={'true' if n > 1 else 'false'} " \
+                              f"intra_op_parallelism_threads={n}".strip()
+    os.environ["OMP_NUM_THREADS"] = str(n)
+    os.environ["LOSSAPI_BENCH_THREADS"] = str(n)
+    if "jax" in sys.modules:
+        print("warning: jax was imported before --threads took effect", file=sys.stderr)
+    import torch
+
+    torch.set_num_threads(n)
+
+
+def merge(args: argparse.Namespace) -> int:
+    """Combine result files; for each pair, the last file that has it wins."""
+    datas = [json.loads(Path(f).read_text()) for f in args.merge]
+    base = datas[0]
+    latest: dict[str, tuple[list, list]] = {}
+    for d in datas:
+        pids = {r["pair"] for r in d["rows"]} | {e["pair"] for e in d["errors"]}
+        for pid in pids:
+            latest[pid] = ([r for r in d["rows"] if r["pair"] == pid], [e for e in d["errors"] if e["pair"] == pid])
+    order = list(dict.fromkeys([r["pair"] for d in datas for r in d["rows"]]))
+    base["rows"] = [r for pid in order if pid in latest for r in latest[pid][0]]
+    base["errors"] = [e for rows_errs in latest.values() for e in rows_errs[1]]
+    base["complete"] = True
+    base["settings"]["merged_from"] = [str(f) for f in args.merge]
+    base["settings"]["only"] = None
+    walls = [d["machine"].get("wall_s") for d in datas if d["rows"]]
+    base["machine"]["wall_s"] = round(sum(walls), 1) if None not in walls else None
+    base.setdefault("pair_seconds", {})
+    for d in datas[1:]:
+        base["pair_seconds"].update(d.get("pair_seconds", {}))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = base["settings"]["device"]
+    (out / f"{stem}.json").write_text(json.dumps(base, indent=1, default=_json_default) + "\n")
+    (out / f"{stem}.md").write_text(report.markdown(base))
+    if not args.no_plot:
+        report.plot(base, out / f"{stem}.png")
+    print(report.summary_text(base))
+    print(f"wrote {out / stem}.{{md,json,png}} from {len(datas)} files")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.merge:
+        return merge(args)
+    if args.device == "cuda":
+        # JAX would otherwise take 75% of the GPU up front, starving torch and CuPy.
+        os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    if args.threads:
+        set_threads(args.threads)
     return Runner(args).run()
 
 

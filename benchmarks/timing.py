@@ -150,10 +150,15 @@ def paired(ours: Callable[[], Any], peer: Callable[[], Any], sync: Callable[[], 
     """
     ours(), peer()  # warm-up: jit compilation, allocator caches, lazy init
     sync()
-    t1 = min(_run(ours, 1, sync), _run(peer, 1, sync))
-    t2 = max(_run(ours, 1, sync), _run(peer, 1, sync))
+    # Calibrate on the best of three single calls per side (a single call can
+    # be hit by a burst of load and would leave inner at 1).
+    to = min(_run(ours, 1, sync) for _ in range(3))
+    tp = min(_run(peer, 1, sync) for _ in range(3))
+    t1, t2 = min(to, tp), max(to, tp)
     inner = max(1, math.ceil(min_sample_s / max(t1, 1e-9)))
     if reps is None:
+        if t2 > 0.25:  # calls of a quarter second or more: fewer pairs, to keep a full run short
+            min_reps = min(min_reps, 5)
         per_rep = inner * 2 * max(t1, t2)
         reps = int(min(max_reps, max(min_reps, budget_s / max(per_rep, 1e-9))))
     a, b = [], []
