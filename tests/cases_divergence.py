@@ -10,9 +10,9 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-from cases import LossCase, reduce_np
 
 import lossapi
+from cases import LossCase, reduce_np
 
 
 def _softmax(z, axis=-1):

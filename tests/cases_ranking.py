@@ -14,9 +14,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from cases import LossCase, reduce_np
 
 import lossapi
+from cases import LossCase, reduce_np
 
 # --- references -------------------------------------------------------------
 

@@ -9,9 +9,9 @@ independently of lossapi (which computes the algebraically equal
 from __future__ import annotations
 
 import numpy as np
-from cases import LossCase, reduce_np
 
 import lossapi
+from cases import LossCase, reduce_np
 
 
 def _masks(shape=(2, 3, 4), soft_target=False):
