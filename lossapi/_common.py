@@ -7,6 +7,7 @@ unchanged under ``jax.jit``, ``jax.vmap`` and ``torch.compile``.
 from __future__ import annotations
 
 import math
+import operator
 from typing import Any
 
 from .backends import Ops, resolve
@@ -139,3 +140,16 @@ def native_loss(ops: Ops, name: str, out_dtype: Any, *args: Any, **kwargs: Any) 
         return None
     out = fn(*args, **kwargs)
     return out if out.dtype == out_dtype else ops.xp.astype(out, out_dtype)
+
+
+def check_axis(loss: str, axis: Any, ndim: int) -> int:
+    """``axis`` as a non-negative int, or an error naming the loss."""
+    if isinstance(axis, bool):
+        raise TypeError(f"{loss}: axis must be an int, got bool")
+    try:
+        axis = operator.index(axis)
+    except TypeError:
+        raise TypeError(f"{loss}: axis must be an int, got {type(axis).__name__}") from None
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"{loss}: axis {axis} is out of range for inputs with {ndim} dimension(s)")
+    return axis % ndim

@@ -14,9 +14,9 @@ computes KL(target ‖ input) with ``input`` given as log-probabilities.
 from __future__ import annotations
 
 import math
-import operator
 from typing import Any, NamedTuple
 
+from ._common import check_axis as _check_axis
 from ._common import check_choice, check_number, check_shapes, reduce, setup
 
 __all__ = [
@@ -28,17 +28,6 @@ __all__ = [
 ]
 
 
-def _check_axis(loss: str, axis: Any, ndim: int) -> int:
-    """``axis`` as a non-negative int, or an error naming the loss."""
-    if isinstance(axis, bool):
-        raise TypeError(f"{loss}: axis must be an int, got bool")
-    try:
-        axis = operator.index(axis)
-    except TypeError:
-        raise TypeError(f"{loss}: axis must be an int, got {type(axis).__name__}") from None
-    if not -ndim <= axis < ndim:
-        raise ValueError(f"{loss}: axis {axis} is out of range for inputs with {ndim} dimension(s)")
-    return axis % ndim
 
 
 def kl_divergence(p, q, /, *, axis=-1, reduction="mean"):

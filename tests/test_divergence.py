@@ -330,6 +330,7 @@ def test_vae_shape_errors(xp):
 
 def test_jax_jit_and_vmap():
     jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)  # float64 inputs: compare at float64 precision
     jnp = jax.numpy
     p, q = _pq(11)
     P, Q = jnp.asarray(p), jnp.asarray(q)
