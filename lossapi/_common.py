@@ -142,7 +142,7 @@ def native_loss(ops: Ops, name: str, out_dtype: Any, *args: Any, **kwargs: Any) 
     return out if out.dtype == out_dtype else ops.xp.astype(out, out_dtype)
 
 
-def check_axis(loss: str, axis: Any, ndim: int) -> int:
+def check_axis(loss: str, axis: Any, ndim: int, what: str = "inputs") -> int:
     """``axis`` as a non-negative int, or an error naming the loss."""
     if isinstance(axis, bool):
         raise TypeError(f"{loss}: axis must be an int, got bool")
@@ -151,5 +151,5 @@ def check_axis(loss: str, axis: Any, ndim: int) -> int:
     except TypeError:
         raise TypeError(f"{loss}: axis must be an int, got {type(axis).__name__}") from None
     if not -ndim <= axis < ndim:
-        raise ValueError(f"{loss}: axis {axis} is out of range for inputs with {ndim} dimension(s)")
+        raise ValueError(f"{loss}: axis {axis} is out of range for {what} with {ndim} dimension(s)")
     return axis % ndim

@@ -25,7 +25,7 @@ import math
 import operator
 from typing import Any
 
-from ._common import check_number, reduce, setup
+from ._common import check_axis, check_number, reduce, setup
 
 __all__ = [
     "margin_ranking",
@@ -40,17 +40,13 @@ _LN2 = math.log(2.0)
 
 def _check_axis(loss: str, axis: Any, ndim: int) -> int:
     """``axis`` as a non-negative int, or an error naming the loss."""
-    if isinstance(axis, bool):
-        raise TypeError(f"{loss}: axis must be an int, got bool")
-    try:
-        axis = operator.index(axis)
-    except TypeError:
-        raise TypeError(f"{loss}: axis must be an int, got {type(axis).__name__}") from None
-    if ndim == 0:
+    if ndim == 0 and not isinstance(axis, bool):
+        try:
+            operator.index(axis)
+        except TypeError:
+            return check_axis(loss, axis, 1, "scores")  # raises the TypeError
         raise ValueError(f"{loss}: scores must have at least one dimension (the list axis), got a 0-d array")
-    if not -ndim <= axis < ndim:
-        raise ValueError(f"{loss}: axis {axis} is out of range for scores with {ndim} dimension(s)")
-    return axis % ndim
+    return check_axis(loss, axis, ndim, "scores")
 
 
 def _lists(loss, scores, relevance, axis, reduction):
