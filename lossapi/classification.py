@@ -227,17 +227,20 @@ def _along(ops, w, axis, ndim):
     return ops.xp.reshape(w, tuple(shape))
 
 
-def _ce_from_labels(ops, logp, axis, weight, smoothing, lab):
-    """Per-sample torch cross-entropy from log-probabilities, masked, and the
-    mean's denominator (None for a plain mean). Returns (loss, denom, wy)."""
+def _ce_from_labels(ops, nll_y, smooth_terms, weight, smoothing, lab):
+    """Per-sample torch cross-entropy, masked, and the mean's denominator
+    (None for a plain mean). Returns (loss, denom, wy).
+
+    ``nll_y`` is ``-log p[y]`` at the safe labels; ``smooth_terms()`` gives
+    ``1/C * sum_c w[c] * (-log p[c])`` per sample and is called only when
+    ``smoothing > 0``.
+    """
     xp = ops.xp
-    nll_y = -_gather(ops, logp, lab.safe, axis)
     wy = None if weight is None else _class_values(ops, weight, lab.safe)
     loss = nll_y if wy is None else wy * nll_y
     if smoothing > 0.0:
-        # torch: (1 - eps) * nll + eps / C * sum_c w_c * (-log p_c)
-        wl = logp if weight is None else logp * _along(ops, weight, axis, logp.ndim)
-        loss = (1.0 - smoothing) * loss - (smoothing / logp.shape[axis]) * xp.sum(wl, axis=axis)
+        # torch: (1 - eps) * w[y] * nll + eps / C * sum_c w_c * (-log p_c)
+        loss = (1.0 - smoothing) * loss + smoothing * smooth_terms()
     loss = lab.finish(ops, loss)
     if wy is not None:
         denom = xp.sum(xp.where(lab.keep, wy, 0.0))  # torch: sum of the non-ignored targets' weights
@@ -246,6 +249,12 @@ def _ce_from_labels(ops, logp, axis, weight, smoothing, lab):
     else:
         denom = None
     return loss, denom, wy
+
+
+def _mean_neg_logp(ops, logp, axis, weight):
+    """``1/C * sum_c w[c] * (-log p[c])`` per sample, the smoothing term."""
+    wl = logp if weight is None else logp * _along(ops, weight, axis, logp.ndim)
+    return -ops.xp.sum(wl, axis=axis) / logp.shape[axis]
 
 
 def _smoothed(target, smoothing, num_classes):
@@ -538,8 +547,9 @@ def cross_entropy(logits, target, /, *, axis=-1, weight=None, ignore_index=None,
     * probabilities ``q``: ``-sum_c w[c] * q'[c] * log p[c]`` with
       ``q' = (1 - eps) q + eps / C``; the mean is over samples.
 
-    Integer labels never build a one-hot array: one ``log_softmax`` and one
-    gather along ``axis``. On torch, integer labels run
+    Integer labels never build a one-hot array or, without label
+    smoothing, a log-softmax: ``logsumexp(logits) - logits[y]``, one
+    reduction and one gather along ``axis``. On torch, integer labels run
     ``torch.nn.functional.cross_entropy`` itself (same values and gradients).
 
     Differences from torch: the class axis defaults to the last (torch: 1);
@@ -576,9 +586,12 @@ def cross_entropy(logits, target, /, *, axis=-1, weight=None, ignore_index=None,
                        ignore_index=ignore_index, label_smoothing=eps)
     if fast is not None:
         return fast
-    logp = ops.log_softmax(logits, axis=axis)
+    # -log p[y] = logsumexp(z) - z[y]: one reduction and one gather, no
+    # (N, C) log-softmax unless label smoothing needs every class.
     lab = _Labels(ops, target, logits.shape[axis], ignore_index)
-    loss, denom, _ = _ce_from_labels(ops, logp, axis, w, eps, lab)
+    lse = ops.logsumexp(logits, axis=axis, keepdims=True)
+    nll_y = ops.xp.squeeze(lse, axis=axis) - _gather(ops, logits, lab.safe, axis)
+    loss, denom, _ = _ce_from_labels(ops, nll_y, lambda: _mean_neg_logp(ops, logits - lse, axis, w), w, eps, lab)
     return reduce(ops, loss, reduction, dt, weights_sum=denom)
 
 
@@ -617,7 +630,7 @@ def nll(log_probs, target, /, *, axis=-1, weight=None, ignore_index=None, reduct
     if fast is not None:
         return fast
     lab = _Labels(ops, target, logp.shape[axis], ignore_index)
-    loss, denom, _ = _ce_from_labels(ops, logp, axis, w, 0.0, lab)
+    loss, denom, _ = _ce_from_labels(ops, -_gather(ops, logp, lab.safe, axis), None, w, 0.0, lab)
     return reduce(ops, loss, reduction, dt, weights_sum=denom)
 
 
@@ -811,8 +824,9 @@ def poly1(logits, target, /, *, epsilon=1.0, axis=-1, weight=None, ignore_index=
             poly = xp.sum(target * _along(ops, w, axis, logp.ndim), axis=axis) * poly
         return reduce(ops, ce + epsilon * poly, reduction, dt)
     lab = _Labels(ops, target, num_classes, ignore_index)
-    ce, denom, wy = _ce_from_labels(ops, logp, axis, w, eps, lab)
-    poly = 1.0 - ((1.0 - eps) * xp.exp(_gather(ops, logp, lab.safe, axis)) + eps / num_classes)
+    logp_y = _gather(ops, logp, lab.safe, axis)
+    ce, denom, wy = _ce_from_labels(ops, -logp_y, lambda: _mean_neg_logp(ops, logp, axis, w), w, eps, lab)
+    poly = 1.0 - ((1.0 - eps) * xp.exp(logp_y) + eps / num_classes)
     if wy is not None:
         poly = wy * poly
     loss = ce + epsilon * lab.finish(ops, poly)
