@@ -589,9 +589,10 @@ def cross_entropy(logits, target, /, *, axis=-1, weight=None, ignore_index=None,
     # -log p[y] = logsumexp(z) - z[y]: one reduction and one gather, no
     # (N, C) log-softmax unless label smoothing needs every class.
     lab = _Labels(ops, target, logits.shape[axis], ignore_index)
-    lse = ops.logsumexp(logits, axis=axis, keepdims=True)
-    nll_y = ops.xp.squeeze(lse, axis=axis) - _gather(ops, logits, lab.safe, axis)
-    loss, denom, _ = _ce_from_labels(ops, nll_y, lambda: _mean_neg_logp(ops, logits - lse, axis, w), w, eps, lab)
+    lse = ops.logsumexp(logits, axis=axis)
+    nll_y = lse - _gather(ops, logits, lab.safe, axis)
+    loss, denom, _ = _ce_from_labels(
+        ops, nll_y, lambda: _mean_neg_logp(ops, logits - ops.xp.expand_dims(lse, axis=axis), axis, w), w, eps, lab)
     return reduce(ops, loss, reduction, dt, weights_sum=denom)
 
 
