@@ -21,7 +21,7 @@ def check_reduction(loss: str, reduction: Any) -> None:
 
 
 def check_shapes(loss: str, a: Any, b: Any, names: tuple[str, str] = ("pred", "target")) -> None:
-    if tuple(a.shape) != tuple(b.shape):
+    if a.shape != b.shape and tuple(a.shape) != tuple(b.shape):
         raise ValueError(
             f"{loss}: {names[0]} has shape {tuple(a.shape)} but {names[1]} has shape "
             f"{tuple(b.shape)}; they must be equal"
@@ -53,7 +53,7 @@ def check_choice(loss: str, name: str, value: Any, choices: tuple[str, ...]) -> 
 
 
 def is_float(ops: Ops, x: Any) -> bool:
-    return ops.xp.isdtype(x.dtype, "real floating")
+    return ops.kind(x.dtype) == "f"
 
 
 def compute_dtype(ops: Ops, dtype: Any) -> Any:
@@ -65,7 +65,7 @@ def compute_dtype(ops: Ops, dtype: Any) -> Any:
 
 
 def as_float_pred(loss: str, ops: Ops, x: Any, name: str = "pred") -> Any:
-    if not hasattr(x, "dtype") or not is_float(ops, x):
+    if not hasattr(x, "dtype") or ops.kind(x.dtype) != "f":
         got = getattr(x, "dtype", type(x).__name__)
         raise TypeError(f"{loss}: {name} must be a real floating-point array, got {got}")
     return x
@@ -80,9 +80,11 @@ def cast_to(loss: str, ops: Ops, x: Any, dtype: Any, name: str) -> Any:
     xp = ops.xp
     if not hasattr(x, "dtype"):
         raise TypeError(f"{loss}: {name} must be an array, got {type(x).__name__}")
-    if xp.isdtype(x.dtype, "complex floating"):
+    if x.dtype == dtype:
+        return x
+    if ops.kind(x.dtype) == "c":
         raise TypeError(f"{loss}: {name} must be real, got {x.dtype}")
-    return x if x.dtype == dtype else xp.astype(x, dtype)
+    return xp.astype(x, dtype)
 
 
 def setup(loss: str, pred: Any, *others: Any, names: tuple[str, ...] = ("pred", "target"),

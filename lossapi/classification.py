@@ -112,8 +112,9 @@ def _multiclass_setup(loss, scores, target, axis, reduction, *, probs=False, ext
         scores = xp.astype(scores, cdt)
     sample_shape = tuple(scores.shape[:axis]) + tuple(scores.shape[axis + 1:])
     tshape = tuple(target.shape)
-    is_float = xp.isdtype(target.dtype, "real floating")
-    if xp.isdtype(target.dtype, "integral"):
+    tkind = ops.kind(target.dtype)
+    is_float = tkind == "f"
+    if tkind == "i":
         if tshape != sample_shape:
             raise ValueError(
                 f"{loss}: {names[0]} has shape {tuple(scores.shape)} (classes on axis {axis}) but the integer "
@@ -141,7 +142,7 @@ def _class_weight(loss, ops, w, num_classes, dtype, name="weight"):
     if tuple(w.shape) != (num_classes,):
         raise ValueError(f"{loss}: {name} must have shape ({num_classes},), one value per class, "
                          f"got shape {tuple(w.shape)}")
-    if not (ops.xp.isdtype(w.dtype, "real floating") or ops.xp.isdtype(w.dtype, "integral")):
+    if ops.kind(w.dtype) not in ("f", "i"):
         raise TypeError(f"{loss}: {name} must be a real array, got dtype {w.dtype}")
     return cast_to(loss, ops, w, dtype, name)
 
@@ -175,6 +176,24 @@ def _check_label_values(loss, ops, labels, num_classes, ignore_index):
         v = hi if hi >= num_classes else lo
         also = "" if ignore_index is None else f" and is not ignore_index={ignore_index}"
         raise ValueError(f"{loss}: target contains class label {v}, which is outside [0, {num_classes}){also}")
+
+
+def _native_on_labels(loss, ops, dt, labels, num_classes, ignore_index, /, *args, **kwargs):
+    """The backend's fused kernel for a loss of integer labels, or None.
+
+    Labels are checked first wherever their values are readable, except on
+    torch, whose kernels check them on the CPU themselves (IndexError /
+    RuntimeError): that saves two reductions and a host read per call, and
+    the kernel's error becomes the same ValueError naming the label.
+    """
+    if loss not in ops.native_losses or ops.name != "torch":
+        _check_label_values(loss, ops, labels, num_classes, ignore_index)
+        return native_loss(ops, loss, dt, *args, **kwargs)
+    try:
+        return native_loss(ops, loss, dt, *args, **kwargs)
+    except (IndexError, RuntimeError):
+        _check_label_values(loss, ops, labels, num_classes, ignore_index)
+        raise
 
 
 # --- shared multiclass pieces ---------------------------------------------------
@@ -280,8 +299,6 @@ def _prepare_ce(loss, logits, target, axis, weight, ignore_index, label_smoothin
     weight = _class_weight(loss, ops, weight, logits.shape[axis], logits.dtype)
     if probs and ignore_index is not None:
         raise ValueError(f"{loss}: ignore_index applies to integer class labels only; target holds probabilities")
-    if not probs:
-        _check_label_values(loss, ops, target, logits.shape[axis], ignore_index)
     return eps, ops, dt, logits, target, axis, probs, weight
 
 
@@ -582,8 +599,8 @@ def cross_entropy(logits, target, /, *, axis=-1, weight=None, ignore_index=None,
     if probs:
         logp = ops.log_softmax(logits, axis=axis)
         return reduce(ops, _ce_from_probs(ops, logp, target, axis, w, eps), reduction, dt)
-    fast = native_loss(ops, loss_name, dt, logits, target, reduction, axis=axis, weight=w,
-                       ignore_index=ignore_index, label_smoothing=eps)
+    fast = _native_on_labels(loss_name, ops, dt, target, logits.shape[axis], ignore_index, logits, target, reduction,
+                             axis=axis, weight=w, ignore_index=ignore_index, label_smoothing=eps)
     if fast is not None:
         return fast
     # -log p[y] = logsumexp(z) - z[y]: one reduction and one gather, no
@@ -626,8 +643,8 @@ def nll(log_probs, target, /, *, axis=-1, weight=None, ignore_index=None, reduct
     ops, dt, logp, target, axis, _ = _multiclass_setup(loss_name, log_probs, target, axis, reduction,
                                                        extra=(weight,), names=("log_probs", "target"))
     w = _class_weight(loss_name, ops, weight, logp.shape[axis], logp.dtype)
-    _check_label_values(loss_name, ops, target, logp.shape[axis], ignore_index)
-    fast = native_loss(ops, loss_name, dt, logp, target, reduction, axis=axis, weight=w, ignore_index=ignore_index)
+    fast = _native_on_labels(loss_name, ops, dt, target, logp.shape[axis], ignore_index, logp, target, reduction,
+                             axis=axis, weight=w, ignore_index=ignore_index)
     if fast is not None:
         return fast
     lab = _Labels(ops, target, logp.shape[axis], ignore_index)
@@ -756,11 +773,13 @@ def multiclass_hinge(scores, target, /, *, margin=1.0, form="crammer_singer", ax
                                                     names=("scores", "target"))
     xp = ops.xp
     num_classes = s.shape[axis]
-    _check_label_values(loss_name, ops, target, num_classes, None)
     if form == "weston_watkins":
-        fast = native_loss(ops, loss_name, dt, s, target, reduction, axis=axis, margin=margin)
+        fast = _native_on_labels(loss_name, ops, dt, target, num_classes, None, s, target, reduction, axis=axis,
+                                 margin=margin)
         if fast is not None:
             return fast
+    else:
+        _check_label_values(loss_name, ops, target, num_classes, None)
     lab = _Labels(ops, target, num_classes, None)
     sy = xp.expand_dims(_gather(ops, s, lab.safe, axis), axis=axis)
     if form == "weston_watkins":
@@ -814,6 +833,8 @@ def poly1(logits, target, /, *, epsilon=1.0, axis=-1, weight=None, ignore_index=
     epsilon = check_number(loss_name, "epsilon", epsilon, low=-1.0)
     eps, ops, dt, logits, target, axis, probs, w = _prepare_ce(loss_name, logits, target, axis, weight,
                                                                ignore_index, label_smoothing, reduction)
+    if not probs:
+        _check_label_values(loss_name, ops, target, logits.shape[axis], ignore_index)
     xp = ops.xp
     num_classes = logits.shape[axis]
     logp = ops.log_softmax(logits, axis=axis)

@@ -58,6 +58,27 @@ class Ops:
         self.native_losses: dict[str, Any] = {
             n[len("loss_"):]: f for n, f in vars(native or _generic).items() if n.startswith("loss_")
         }
+        self._kinds: dict[Any, str] = {}
+
+    def kind(self, dtype: Any) -> str:
+        """``dtype``'s kind: "f" real floating, "c" complex, "i" integral,
+        "b" bool, "?" other; cached, as ``xp.isdtype`` costs a microsecond
+        per call through array-api-compat."""
+        try:
+            return self._kinds[dtype]
+        except KeyError:
+            pass
+        except TypeError:  # an unhashable dtype object: no cache
+            return self._kind(dtype)
+        k = self._kinds[dtype] = self._kind(dtype)
+        return k
+
+    def _kind(self, dtype: Any) -> str:
+        isdtype = self.xp.isdtype
+        for k, name in (("f", "real floating"), ("i", "integral"), ("b", "bool"), ("c", "complex floating")):
+            if isdtype(dtype, name):
+                return k
+        return "?"
 
     def __repr__(self) -> str:
         return f"Ops({self.name!r})"
@@ -91,6 +112,7 @@ def _backend_name(x: Any) -> str:
 
 
 _CACHE: dict[tuple[type, ...], Ops] = {}
+_BY_NAMESPACE: dict[tuple[str, int], Ops] = {}  # one Ops (and dtype cache) per namespace
 
 
 def resolve(loss: str, *arrays: Any) -> Ops:
@@ -99,10 +121,13 @@ def resolve(loss: str, *arrays: Any) -> Ops:
     Python scalars and ``None`` are ignored. Arrays of two different libraries
     are a ``TypeError`` naming both.
     """
-    types = tuple(type(a) for a in arrays if a is not None and not isinstance(a, (int, float, bool)))
-    ops = _CACHE.get(types)
+    # The key holds every argument's type (None and Python scalars too), so
+    # the steady state is one tuple and one dictionary lookup.
+    key = tuple(map(type, arrays))
+    ops = _CACHE.get(key)
     if ops is not None:
         return ops
+    types = tuple(type(a) for a in arrays if a is not None and not isinstance(a, (int, float, bool)))
     if not types:
         raise TypeError(f"{loss}: expected at least one array argument, got only Python scalars")
     import array_api_compat as c
@@ -124,6 +149,8 @@ def resolve(loss: str, *arrays: Any) -> Ops:
         xp = c.array_namespace(*arrs)
     except TypeError as e:
         raise TypeError(f"{loss}: unsupported array type {types[0].__module__}.{types[0].__qualname__}: {e}") from None
-    ops = Ops(name, xp)
-    _CACHE[types] = ops
+    ops = _BY_NAMESPACE.get((name, id(xp)))
+    if ops is None:
+        ops = _BY_NAMESPACE[(name, id(xp))] = Ops(name, xp)
+    _CACHE[key] = ops
     return ops

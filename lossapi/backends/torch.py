@@ -79,7 +79,10 @@ def loss_smooth_l1(pred, target, reduction, beta):
 # generic code, checks shapes, options and, where it can, label values).
 # torch wants the classes on axis 1.
 
-_NO_IGNORE = -(2**31)  # ignore_index=None: a label value no caller uses
+# ignore_index=None: torch's kernels take an int64 ignore_index, so pass the
+# one int64 label value that is never a class (torch skips it rather than
+# raising: a label of exactly -2**63 is the single value not reported).
+_NO_IGNORE = -(2**63)
 
 
 def _classes_at_1(x, axis):
