@@ -352,7 +352,12 @@ def binary_cross_entropy(probs, target, /, *, weight=None, reduction="mean"):
     subnormal ``p`` whose ``1/p`` would overflow). torch's hand-written
     backward instead floors ``p (1 - p)`` at 1e-12, so the two differ only for
     ``p`` within about 1e-12 of 0 or 1 (e.g. torch gives -1e12 at ``p = 0,
-    t = 1``, lossapi 0). Probabilities outside [0, 1] give NaN (torch raises).
+    t = 1``, lossapi 0). On torch the value comes from torch's own kernel and
+    the gradient from lossapi's formula, in one fused pass each.
+
+    Probabilities outside [0, 1] are a ValueError on torch CPU (torch's kernel
+    checks them; on CUDA it is torch's device assert); other backends, whose
+    values cannot be read under tracing, give NaN there.
 
     Args:
       probs: predicted probabilities in [0, 1], floating, any shape.
@@ -378,7 +383,18 @@ def binary_cross_entropy(probs, target, /, *, weight=None, reduction="mean"):
     ops, dt, p, t = setup(loss_name, probs, target, names=("probs", "target"), reduction=reduction)
     resolve(loss_name, p, weight)
     (w,) = _binary_weights(loss_name, ops, p, p.dtype, "probs", weight=weight)
+    try:
+        fast = native_loss(ops, loss_name, dt, p, t, reduction, weight=w)
+    except RuntimeError as e:  # torch's kernel checks the range (on CPU; CUDA asserts)
+        if "between 0 and 1" in str(e):
+            raise ValueError(f"{loss_name}: probs must hold probabilities in [0, 1]; "
+                             "pass logits to binary_cross_entropy_with_logits") from None
+        raise
+    if fast is not None:
+        return fast
+    xp = ops.xp
     loss = -(t * _clamped_log(ops, p) + (1.0 - t) * _clamped_log1m(ops, p))
+    loss = xp.where((p >= 0) & (p <= 1), loss, math.nan)  # no value checks under tracing: NaN marks them
     if w is not None:
         loss = w * loss
     return reduce(ops, loss, reduction, dt)
@@ -502,8 +518,7 @@ def binary_focal(logits, target, /, *, gamma=2.0, alpha=None, reduction="mean"):
 
 def _hinge_margin(loss_name, scores, target, reduction):
     ops, dt, s, t = setup(loss_name, scores, target, names=("scores", "target"), reduction=reduction)
-    m = 1.0 - t * s
-    return ops, dt, m, m > 0  # the kink at m == 0 gets subgradient 0 on every backend
+    return ops, dt, ops.relu(1.0 - t * s)  # the kink at t * s == 1 gets subgradient 0 on every backend
 
 
 def hinge(scores, target, /, *, reduction="mean"):
@@ -526,8 +541,8 @@ def hinge(scores, target, /, *, reduction="mean"):
       >>> round(float(lossapi.hinge(np.array([0.8, -0.3, 0.4]), np.array([1.0, -1.0, 1.0]))), 4)
       0.5
     """
-    ops, dt, m, active = _hinge_margin("hinge", scores, target, reduction)
-    return reduce(ops, ops.xp.where(active, m, 0.0), reduction, dt)
+    ops, dt, h = _hinge_margin("hinge", scores, target, reduction)
+    return reduce(ops, h, reduction, dt)
 
 
 def squared_hinge(scores, target, /, *, reduction="mean"):
@@ -541,8 +556,8 @@ def squared_hinge(scores, target, /, *, reduction="mean"):
       >>> round(float(lossapi.squared_hinge(np.array([0.8, -0.3, 0.4]), np.array([1.0, -1.0, 1.0]))), 4)
       0.2967
     """
-    ops, dt, m, active = _hinge_margin("squared_hinge", scores, target, reduction)
-    return reduce(ops, ops.xp.where(active, m * m, 0.0), reduction, dt)
+    ops, dt, h = _hinge_margin("squared_hinge", scores, target, reduction)
+    return reduce(ops, h * h, reduction, dt)
 
 
 # --- multiclass -----------------------------------------------------------------
@@ -784,15 +799,14 @@ def multiclass_hinge(scores, target, /, *, margin=1.0, form="crammer_singer", ax
     sy = xp.expand_dims(_gather(ops, s, lab.safe, axis), axis=axis)
     if form == "weston_watkins":
         d = (s - sy) + margin  # exactly `margin` at j == y, whose term (margin) is removed below
-        loss = xp.sum(xp.where(d > 0, d, 0.0), axis=axis) - margin
+        loss = xp.sum(ops.relu(d), axis=axis) - margin
     else:
         shape = [1] * s.ndim
         shape[axis] = num_classes
         classes = xp.reshape(xp.arange(num_classes, dtype=target.dtype, device=array_api_compat.device(target)),
                              tuple(shape))
         others = xp.where(classes == xp.expand_dims(lab.safe, axis=axis), -math.inf, s)
-        d = margin + xp.max(others, axis=axis) - xp.squeeze(sy, axis=axis)
-        loss = xp.where(d > 0, d, 0.0)
+        loss = ops.relu(margin + xp.max(others, axis=axis) - xp.squeeze(sy, axis=axis))
     return reduce(ops, lab.finish(ops, loss), reduction, dt)
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 
-from ._common import cast_to, check_choice, check_number, check_reduction, reduce, setup
+from ._common import cast_to, check_choice, check_number, check_reduction, native_loss, reduce, setup
 from .backends import resolve
 
 __all__ = [
@@ -43,6 +43,28 @@ _COS_EMB_EPS = 1e-12
 def _relu(xp, x):
     # Explicit kink: subgradient 0 at x == 0 on every backend.
     return xp.where(x > 0, x, xp.zeros_like(x))
+
+
+def _hinge(ops, x):
+    """``max(0, x)`` with torch's ``clamp_min`` subgradient: 1 at ``x == 0``
+    (the slope of the linear piece), 0 below.
+
+    Written as ``x`` times a constant 0/1 mask built from ``sign`` and
+    ``minimum``, not with a comparison and ``where``: XLA:CPU then fuses the
+    hinge into the distance reductions and the final mean (no temporary)."""
+    xp = ops.xp
+    return x * ops.stop_gradient(xp.minimum(xp.sign(x) + 1.0, xp.ones_like(x)))
+
+
+def _sqrt0(ops, s):
+    """``sqrt(s)`` for ``s >= 0`` whose gradient is 0, not inf, at ``s == 0``.
+
+    ``maximum(s, tiny)`` keeps sqrt's argument positive (exact for every
+    normal ``s``) and ``sign(s)`` (derivative 0) makes the value exactly 0 at
+    ``s == 0``; no comparison/``where``, so XLA:CPU fuses it into the sum of
+    squares that produces ``s``."""
+    xp = ops.xp
+    return xp.sqrt(xp.maximum(s, xp.full_like(s, xp.finfo(s.dtype).tiny))) * xp.sign(s)
 
 
 def _check_bool(loss, name, value):
@@ -215,7 +237,12 @@ def triplet(anchor, positive, negative, /, *, margin=1.0, p=2.0, eps=1e-6, swap=
     distances first, the form of the notes guide
     ``max(0, ||a-p||**2 - ||a-n||**2 + margin)`` (use ``eps=0`` for it
     exactly). The gradient is finite when ``anchor == positive``, also with
-    ``eps=0``.
+    ``eps=0`` (a zero distance contributes gradient 0).
+
+    Subgradients follow torch: at the hinge's kink (``d(a, p) - d(a, n) +
+    margin == 0``) the gradient is that of the linear piece (torch's
+    ``clamp_min``), and with ``swap=True`` a tie ``d(a, n) == d(p, n)`` splits
+    the gradient evenly between the two distances (torch's ``min``).
 
     Args:
       anchor, positive, negative: real floating arrays ``[..., D]``, equal shapes.
@@ -250,16 +277,25 @@ def triplet(anchor, positive, negative, /, *, margin=1.0, p=2.0, eps=1e-6, swap=
                                  reduction=reduction)
     xp = ops.xp
     _check_ndim(name, a, "anchor", 1)
+    if p == 2.0 and not squared:
+        fast = native_loss(ops, "triplet", dt, a, pos, neg, reduction, margin=margin, eps=eps, swap=swap)
+        if fast is not None:
+            return fast
 
     def dist(x, y):
-        d = _pnorm(ops, x - y + eps if eps else x - y, p)
+        v = x - y + eps if eps else x - y
+        if p == 2.0:
+            # Sum of squares, then a sqrt that is safe at 0: one fused pass on XLA.
+            sq = xp.sum(v * v, axis=-1)
+            return sq if squared else _sqrt0(ops, sq)
+        d = _pnorm(ops, v, p)
         return d * d if squared else d
 
     d_ap, d_an = dist(a, pos), dist(a, neg)
     if swap:
-        d_pn = dist(pos, neg)
-        d_an = xp.where(d_pn < d_an, d_pn, d_an)
-    return reduce(ops, _relu(xp, d_ap - d_an + margin), reduction, dt)
+        # minimum splits the gradient evenly at a tie, as torch's min does.
+        d_an = xp.minimum(d_an, dist(pos, neg))
+    return reduce(ops, _hinge(ops, d_ap - d_an + margin), reduction, dt)
 
 
 def _distance_matrix(ops, e, p, squared):
@@ -384,7 +420,9 @@ def cosine_embedding(x1, x2, target, /, *, margin=0.0, reduction="mean"):
     With ``cos = x1.x2 / sqrt((||x1||^2 + 1e-12)(||x2||^2 + 1e-12))`` (torch's
     eps), per pair: ``1 - cos`` if ``target == 1``, ``max(0, cos - margin)``
     if ``target == -1``, and 0 for any other target value (as torch). Zero
-    vectors give ``cos = 0`` with a large but finite gradient (as torch).
+    vectors give ``cos = 0`` with a large but finite gradient (as torch). At
+    the kink ``cos == margin`` the gradient is that of the linear piece
+    (torch's ``clamp_min``).
 
     Args:
       x1, x2: real floating arrays ``[..., D]``, equal shapes.
@@ -410,6 +448,9 @@ def cosine_embedding(x1, x2, target, /, *, margin=0.0, reduction="mean"):
     xp = ops.xp
     _check_ndim(name, x1, "x1", 1)
     target = _per_pair(name, ops, target, x1, "target", "x1", x1.dtype)
+    fast = native_loss(ops, "cosine_embedding", dt, x1, x2, target, reduction, margin=margin)
+    if fast is not None:
+        return fast
     dot = xp.sum(x1 * x2, axis=-1)
     # sqrt(a) * sqrt(b) rather than torch's sqrt(a * b): same value, but the
     # product of squared norms cannot overflow.
@@ -417,7 +458,7 @@ def cosine_embedding(x1, x2, target, /, *, margin=0.0, reduction="mean"):
     n2 = xp.sqrt(xp.sum(x2 * x2, axis=-1) + _COS_EMB_EPS)
     cos = dot / (n1 * n2)
     zero = xp.zeros_like(cos)
-    loss = xp.where(target == 1, 1.0 - cos, xp.where(target == -1, _relu(xp, cos - margin), zero))
+    loss = xp.where(target == 1, 1.0 - cos, xp.where(target == -1, _hinge(ops, cos - margin), zero))
     return reduce(ops, loss, reduction, dt)
 
 
@@ -427,7 +468,10 @@ def cosine_proximity(x1, x2, /, *, axis=-1, reduction="mean"):
     The reference guide's cosine proximity loss; equal to
     ``-torch.nn.functional.cosine_similarity(x1, x2, dim=axis)``, which divides
     each vector by ``max(||x||, 1e-8)``: a zero vector gives 0 with a finite
-    gradient. Values lie in [-1, 1]; add 1 for the ``1 - cos`` variant.
+    gradient. As in torch, the clamp of a norm below 1e-8 is not
+    differentiated (the gradient flows through ``||x||`` as if unclamped), which
+    changes the gradient only for vectors shorter than 1e-8. Values lie in
+    [-1, 1]; add 1 for the ``1 - cos`` variant.
 
     Args:
       x1, x2: real floating arrays of equal shapes.
@@ -450,9 +494,22 @@ def cosine_proximity(x1, x2, /, *, axis=-1, reduction="mean"):
     xp = ops.xp
     if not -x1.ndim <= axis < x1.ndim:
         raise ValueError(f"{name}: axis {axis} is out of range for arrays with {x1.ndim} axes")
+    fast = native_loss(ops, "cosine_proximity", dt, x1, x2, reduction, axis=axis)
+    if fast is not None:
+        return fast
     if axis % x1.ndim != x1.ndim - 1:
         x1, x2 = xp.moveaxis(x1, axis, -1), xp.moveaxis(x2, axis, -1)
-    return reduce(ops, -xp.sum(_unit(ops, x1) * _unit(ops, x2), axis=-1), reduction, dt)
+
+    def clamped_norm(x):
+        # Value max(||x||, eps), gradient that of ||x|| (torch's un-differentiated
+        # clamp); _sqrt0 keeps it 0, not NaN, at x == 0.
+        n = _sqrt0(ops, xp.sum(x * x, axis=-1))
+        return n + ops.stop_gradient(xp.maximum(n, xp.full_like(n, _COS_EPS)) - n)
+
+    # x1.x2 / c1 / c2 instead of sum(x1/c1 * x2/c2): no [..., D] temporaries,
+    # so XLA fuses the three reductions and the mean.
+    cos = xp.sum(x1 * x2, axis=-1) / clamped_norm(x1) / clamped_norm(x2)
+    return reduce(ops, -cos, reduction, dt)
 
 
 # --- batch contrastive losses -------------------------------------------------

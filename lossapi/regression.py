@@ -156,6 +156,9 @@ def mape(pred, target, /, *, eps=1.17e-6, reduction="mean"):
     """
     eps = check_number("mape", "eps", eps, low=0.0, low_open=True)
     ops, dt, pred, target = setup("mape", pred, target, reduction=reduction)
+    fast = native_loss(ops, "mape", dt, pred, target, reduction, eps=eps)
+    if fast is not None:
+        return fast
     xp = ops.xp
     denom = xp.maximum(ops.abs(target), xp.full_like(target, eps))
     return reduce(ops, 100.0 * ops.abs(pred - target) / denom, reduction, dt)
@@ -191,6 +194,9 @@ def msle(pred, target, /, *, reduction="mean"):
       1.0
     """
     ops, dt, pred, target = setup("msle", pred, target, reduction=reduction)
+    fast = native_loss(ops, "msle", dt, pred, target, reduction)
+    if fast is not None:
+        return fast
     xp = ops.xp
     zero = xp.zeros_like(pred)
     r = xp.log1p(xp.where(pred > 0, pred, zero)) - xp.log1p(xp.where(target > 0, target, zero))
@@ -213,6 +219,9 @@ def pinball(pred, target, /, *, quantile=0.5, reduction="mean"):
     """
     q = check_number("pinball", "quantile", quantile, low=0.0, high=1.0)
     ops, dt, pred, target = setup("pinball", pred, target, reduction=reduction)
+    fast = native_loss(ops, "pinball", dt, pred, target, reduction, quantile=q)
+    if fast is not None:
+        return fast
     r = target - pred
     return reduce(ops, ops.xp.where(r >= 0, q * r, (q - 1.0) * r), reduction, dt)
 
@@ -234,6 +243,12 @@ def poisson_nll(pred, target, /, *, log_input=True, full=False, eps=1e-8, reduct
     if not isinstance(log_input, bool) or not isinstance(full, bool):
         raise TypeError("poisson_nll: log_input and full must be bool")
     ops, dt, pred, target = setup("poisson_nll", pred, target, reduction=reduction)
+    # No fast path for full=True: torch's kernel gives a NaN target gradient
+    # at target == 0 (0 * log 0 under its mask), the generic code 0.
+    if not full:
+        fast = native_loss(ops, "poisson_nll", dt, pred, target, reduction, log_input=log_input, eps=eps)
+        if fast is not None:
+            return fast
     xp = ops.xp
     if log_input:
         loss = xp.exp(pred) - target * pred

@@ -33,6 +33,7 @@ PRIMITIVES = (
     "norm",
     "matmul",
     "stop_gradient",
+    "relu",
 )
 
 

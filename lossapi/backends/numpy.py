@@ -15,3 +15,149 @@ def softplus(xp, x):
 
 def log_sigmoid(xp, x):
     return -np.logaddexp(-x, 0.0).astype(x.dtype, copy=False)
+
+
+def relu(xp, x):
+    return np.maximum(x, 0.0).astype(x.dtype, copy=False)
+
+
+# --- whole-loss fast paths ---------------------------------------------------
+# NumPy has no autodiff, so a fast path may work in place on buffers it owns
+# (never on its inputs). Each streams its inputs once, in blocks of _BLOCK
+# elements: the temporaries of one block stay in the CPU cache, so a loss costs
+# about one read of its inputs instead of one memory round trip per operation,
+# and no input-sized temporary is allocated (reduction "none" allocates only
+# its result). The elementwise values are the generic formulas operation for
+# operation; only the summation order differs (block sums of pairwise sums,
+# added in float64). 4.2M float64 elements, 2 cores: mse 7.8 -> ~3 ms.
+
+_BLOCK = 1 << 15  # 256 KiB of float64: two or three such buffers fit in L2
+
+
+def _stream(values, reduction, arrays, *, nbuf=1, block_sum=None):
+    """Apply ``values(out, scratch, *blocks)`` block by block and reduce.
+
+    ``values`` writes the elementwise loss of its input blocks into ``out``
+    (which it may also use as scratch) with ``nbuf`` more scratch buffers.
+    ``block_sum(out, scratch, *blocks)``, when given, returns the block's sum
+    directly (e.g. a dot product for squares) for "sum" and "mean".
+    """
+    shape, dtype = arrays[0].shape, arrays[0].dtype
+    flat = [a.reshape(-1) for a in arrays]  # a view when contiguous, else a copy
+    n = flat[0].size
+    size = min(n, _BLOCK)
+    scratch = [np.empty(size, dtype) for _ in range(nbuf)]
+    if reduction == "none":
+        out = np.empty(n, dtype)
+        for i in range(0, n, _BLOCK):
+            j = min(i + _BLOCK, n)
+            values(out[i:j], [s[: j - i] for s in scratch], *(f[i:j] for f in flat))
+        return out.reshape(shape)
+    if n == 0:
+        return np.sum(np.empty(0, dtype)) if reduction == "sum" else np.mean(np.empty(0, dtype))
+    buf = np.empty(size, dtype)
+    total = 0.0
+    for i in range(0, n, _BLOCK):
+        j = min(i + _BLOCK, n)
+        bufs = [s[: j - i] for s in scratch]
+        blocks = [f[i:j] for f in flat]
+        if block_sum is not None:
+            total += float(block_sum(buf[: j - i], bufs, *blocks))
+        else:
+            values(buf[: j - i], bufs, *blocks)
+            total += float(np.sum(buf[: j - i]))
+    return dtype.type(total if reduction == "sum" else total / n)
+
+
+def _dot_self(x):
+    # float64: einsum's sum of products, one pass and no BLAS call (a
+    # multithreaded BLAS dot per block costs 2-3x more on a loaded machine);
+    # float32 keeps NumPy's pairwise sum, more accurate than a float32 dot.
+    if x.dtype == np.float64:
+        return np.einsum("i,i->", x, x)
+    return np.sum(np.multiply(x, x, out=x))
+
+
+def loss_mse(pred, target, reduction):
+    def values(out, s, p, t):
+        np.subtract(p, t, out=out)
+        np.multiply(out, out, out=out)
+
+    def block_sum(out, s, p, t):
+        return _dot_self(np.subtract(p, t, out=out))
+
+    return _stream(values, reduction, (pred, target), nbuf=0, block_sum=block_sum)
+
+
+def loss_mae(pred, target, reduction):
+    def values(out, s, p, t):
+        np.subtract(p, t, out=out)
+        np.abs(out, out=out)
+
+    return _stream(values, reduction, (pred, target), nbuf=0)
+
+
+def loss_mape(pred, target, reduction, eps):
+    def values(out, s, p, t):
+        (d,) = s
+        np.subtract(p, t, out=out)
+        np.abs(out, out=out)
+        np.multiply(out, 100.0, out=out)
+        np.abs(t, out=d)
+        np.maximum(d, eps, out=d)
+        np.divide(out, d, out=out)
+
+    return _stream(values, reduction, (pred, target))
+
+
+def _msle_values(out, s, p, t):
+    # log1p(p) - log1p(t) as one log1p((p - t) / (1 + t)): half the
+    # logarithms, and no cancellation when p is close to t. fmax(x, 0) is the
+    # generic where(x > 0, x, 0), NaN included.
+    (d,) = s
+    np.fmax(p, 0.0, out=out)
+    np.fmax(t, 0.0, out=d)
+    np.subtract(out, d, out=out)
+    np.add(d, 1.0, out=d)
+    np.divide(out, d, out=out)
+    return np.log1p(out, out=out)
+
+
+def loss_msle(pred, target, reduction):
+    def values(out, s, p, t):
+        r = _msle_values(out, s, p, t)
+        np.multiply(r, r, out=r)
+
+    def block_sum(out, s, p, t):
+        return _dot_self(_msle_values(out, s, p, t))
+
+    return _stream(values, reduction, (pred, target), block_sum=block_sum)
+
+
+def loss_pinball(pred, target, reduction, quantile):
+    # max(q r, (q - 1) r) is the generic where(r >= 0, q r, (q - 1) r) for
+    # 0 <= q <= 1, with the same two products (NaN and inf included).
+    def values(out, s, p, t):
+        (d,) = s
+        np.subtract(t, p, out=out)
+        np.multiply(out, quantile - 1.0, out=d)
+        np.multiply(out, quantile, out=out)
+        np.maximum(out, d, out=out)
+
+    return _stream(values, reduction, (pred, target))
+
+
+def loss_poisson_nll(pred, target, reduction, log_input, eps):
+    def values(out, s, p, t):
+        (d,) = s
+        if log_input:
+            np.exp(p, out=out)
+            np.multiply(t, p, out=d)
+            np.subtract(out, d, out=out)
+        else:
+            np.add(p, eps, out=d)
+            np.log(d, out=d)
+            np.multiply(t, d, out=d)
+            np.subtract(p, d, out=out)
+
+    return _stream(values, reduction, (pred, target))
