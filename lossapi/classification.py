@@ -110,7 +110,8 @@ def _multiclass_setup(loss, scores, target, axis, reduction, *, probs=False, ext
     cdt = compute_dtype(ops, out_dtype)
     if scores.dtype != cdt:
         scores = xp.astype(scores, cdt)
-    sample_shape = tuple(scores.shape[:axis]) + tuple(scores.shape[axis + 1:])
+    shape = tuple(scores.shape)
+    sample_shape = shape[:axis] + shape[axis + 1:]
     tshape = tuple(target.shape)
     tkind = ops.kind(target.dtype)
     is_float = tkind == "f"
@@ -186,14 +187,16 @@ def _native_on_labels(loss, ops, dt, labels, num_classes, ignore_index, /, *args
     RuntimeError): that saves two reductions and a host read per call, and
     the kernel's error becomes the same ValueError naming the label.
     """
-    if loss not in ops.native_losses or ops.name != "torch":
+    fn = ops.native_losses.get(loss)
+    if fn is None or ops.name != "torch":
         _check_label_values(loss, ops, labels, num_classes, ignore_index)
         return native_loss(ops, loss, dt, *args, **kwargs)
     try:
-        return native_loss(ops, loss, dt, *args, **kwargs)
+        out = fn(*args, **kwargs)
     except (IndexError, RuntimeError):
         _check_label_values(loss, ops, labels, num_classes, ignore_index)
         raise
+    return out if out.dtype == dt else out.to(dt)
 
 
 # --- shared multiclass pieces ---------------------------------------------------

@@ -25,7 +25,7 @@ import math
 import operator
 from typing import Any
 
-from ._common import check_axis, check_number, reduce, setup
+from ._common import check_axis, check_number, native_loss, reduce, setup
 
 __all__ = [
     "margin_ranking",
@@ -127,8 +127,9 @@ def margin_ranking(s1, s2, target, /, *, margin=0.0, reduction="mean"):
     +-1 are not checked (a value check would break ``jax.jit``); they are used
     as they are, as torch does.
 
-    The hinge's subgradient at the kink (``-target * (s1 - s2) + margin == 0``)
-    is 0 on every backend (torch's clamp gives 1 there).
+    At the kink (``-target * (s1 - s2) + margin == 0``) the gradient is that
+    of the linear piece (``-target`` for ``s1``), as torch's ``clamp_min``
+    gives, on every backend; a NaN score gives a NaN loss, as in torch.
 
     Args:
       s1: scores of the first items, floating array of any shape.
@@ -152,8 +153,13 @@ def margin_ranking(s1, s2, target, /, *, margin=0.0, reduction="mean"):
                                 reduction=reduction)
     if not ops.xp.isdtype(s2_in.dtype, "real floating"):
         raise TypeError(f"margin_ranking: s2 must be a real floating-point array, got {s2_in.dtype}")
+    fast = native_loss(ops, "margin_ranking", dt, s1, s2, y, reduction=reduction, margin=margin)
+    if fast is not None:
+        return fast
     v = margin - y * (s1 - s2)
-    return reduce(ops, ops.xp.where(v > 0, v, ops.xp.zeros_like(v)), reduction, dt)
+    # v < 0, not v <= 0: the linear piece's gradient at v == 0 and NaN kept,
+    # torch's clamp_min(v, 0).
+    return reduce(ops, ops.xp.where(v < 0, ops.xp.zeros_like(v), v), reduction, dt)
 
 
 def ranknet(scores, relevance, /, *, axis=-1, reduction="mean"):

@@ -90,9 +90,13 @@ def huber(pred, target, /, *, delta=1.0, reduction="mean"):
     fast = native_loss(ops, "huber", dt, pred, target, reduction, delta=delta)
     if fast is not None:
         return fast
-    r = pred - target
-    a = ops.abs(r)
-    return reduce(ops, ops.xp.where(a <= delta, 0.5 * r * r, delta * (a - 0.5 * delta)), reduction, dt)
+    a = ops.abs(pred - target)
+    # q = min(|r|, delta) splits the loss into its quadratic and linear parts
+    # without a where, which XLA fuses into the reduction (no input-sized
+    # temporary under jax.jit); the slope at |r| == delta is delta however a
+    # backend splits the tie of the minimum.
+    q = ops.xp.minimum(a, delta)
+    return reduce(ops, 0.5 * q * q + delta * (a - q), reduction, dt)
 
 
 def smooth_l1(pred, target, /, *, beta=1.0, reduction="mean"):
@@ -295,8 +299,9 @@ def gaussian_nll(mean, target, var, /, *, full=False, eps=1e-6, reduction="mean"
             )
     # Clamp the value, pass the gradient through (torch clamps under no_grad).
     var = var + ops.stop_gradient(xp.maximum(var, xp.full_like(var, eps)) - var)
-    r = mean - target
-    loss = 0.5 * (xp.log(var) + r * r / var)
+    # One expression, squared residual first: its temporaries are freed before
+    # log(var) is made, so eager backends peak at 4 input-sized buffers, not 5.
+    loss = 0.5 * ((mean - target) ** 2 / var + xp.log(var))
     if full:
         loss = loss + 0.5 * math.log(2.0 * math.pi)
     return reduce(ops, loss, reduction, dt)

@@ -67,16 +67,35 @@ def test_margin_ranking_guide_example(xp, dtype):
     assert abs(got - 0.1333) > 0.1
 
 
-def test_margin_ranking_kink_subgradient_is_zero(xp):
+def test_margin_ranking_kink_gradient_is_torchs(xp):
     if not xp.has_grad:
         pytest.skip(f"{xp.name} has no autodiff")
     # -1 * (0.5 - 0.25) + 0.25 == 0 exactly (all values are dyadic): the kink.
     s1, s2, y = np.array([0.5, 2.0]), np.array([0.25, 0.0]), np.array([1.0, -1.0])
     g1, g2 = xp.grad(lambda a, b, t: lossapi.margin_ranking(a, b, t, margin=0.25, reduction="sum"),
                      [xp.asarray(s1), xp.asarray(s2), xp.asarray(y)], (0, 1))
-    # First pair at the kink: 0. Second pair active (v = 2.25): d/ds1 = -y = 1.
-    np.testing.assert_array_equal(g1, [0.0, 1.0])
-    np.testing.assert_array_equal(g2, [0.0, -1.0])
+    # At the kink the linear piece's gradient (torch's clamp_min): d/ds1 = -y,
+    # d/ds2 = y; the second pair is active (v = 2.25): d/ds1 = -y = 1.
+    np.testing.assert_array_equal(g1, [-1.0, 1.0])
+    np.testing.assert_array_equal(g2, [1.0, -1.0])
+
+
+def test_margin_ranking_kink_gradient_matches_torch():
+    torch = pytest.importorskip("torch")
+    s1 = torch.tensor([0.5, 2.0, 0.0], dtype=torch.float64, requires_grad=True)
+    s2 = torch.tensor([0.25, 0.0, 1.0], dtype=torch.float64, requires_grad=True)
+    y = torch.tensor([1.0, -1.0, -1.0], dtype=torch.float64)
+    want = torch.autograd.grad(torch.nn.functional.margin_ranking_loss(s1, s2, y, margin=0.25), (s1, s2))
+    got = torch.autograd.grad(lossapi.margin_ranking(s1, s2, y, margin=0.25), (s1, s2))
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, rtol=0, atol=0)
+
+
+def test_margin_ranking_nan_propagates(xp):
+    s1 = xp.asarray(np.array([np.nan, 1.0]))
+    s2 = xp.asarray(np.array([0.0, 0.0]))
+    got = xp.to_numpy(lossapi.margin_ranking(s1, s2, xp.asarray(np.array([1.0, 1.0])), reduction="none"))
+    assert np.isnan(got[0]) and got[1] == 0.0
 
 
 def test_margin_ranking_rejects_integer_s2(xp):

@@ -152,13 +152,14 @@ class _BinaryCrossEntropy(torch.autograd.Function):
         p, t = ctx.saved_tensors
         gp = gt = None
         if ctx.needs_input_grad[0]:
-            # d/dp = -t / p + (1 - t) / (1 - p), each term 0 where its log is
-            # clamped (p == 0 or 1) or 1/p would overflow (subnormal p).
-            live = p >= max(torch.finfo(p.dtype).tiny, _EXP_M100)
-            inv_p = torch.where(live, torch.where(live, p, 1.0).reciprocal(), 0.0)
-            below = p < 1
-            inv_q = torch.where(below, torch.where(below, 1.0 - p, 1.0).reciprocal(), 0.0)
-            gp = g * ((1.0 - t) * inv_q - t * inv_p)
+            # d/dp = -t / p + (1 - t) / (1 - p) = (p - t) / (p (1 - p)), each
+            # term 0 where its log is clamped (p == 0 or 1) or 1/p would
+            # overflow (subnormal p). p (1 - p) is below that threshold only
+            # there: then the gradient is 1 - t (p near 0) or -t (p == 1).
+            d = p * (1.0 - p)
+            live = d >= max(torch.finfo(p.dtype).tiny, _EXP_M100)
+            edge = (p <= 0.5).to(p.dtype) - t
+            gp = g * torch.where(live, (p - t) / torch.where(live, d, 1.0), edge)
         if ctx.needs_input_grad[1]:
             # d/dt = log(1 - p) - log(p), both clamped at -100 as in the value.
             gt = g * (torch.log1p(-p).clamp_min(-100.0) - torch.log(p).clamp_min(-100.0))
@@ -207,3 +208,100 @@ def loss_cosine_embedding(x1, x2, target, reduction, margin):
     if reduction == "none":
         return out
     return out.sum() if reduction == "sum" else out.mean()
+
+
+# --- ranking and divergence fast paths ----------------------------------------
+
+
+def loss_margin_ranking(s1, s2, target, reduction, margin):
+    # clamp_min's gradient at the kink is the linear piece's, lossapi's rule.
+    return F.margin_ranking_loss(s1, s2, target, margin=margin, reduction=reduction)
+
+
+def _reduce_rows(rows, reduction):
+    if reduction == "none":
+        return rows
+    return rows.sum() if reduction == "sum" else rows.mean()
+
+
+class _KL(torch.autograd.Function):
+    """Row sums of p * (log p - log q), 0 where p == 0 (also where q == 0).
+
+    F.kl_div gives NaN there (0 * log 0) and NaN gradients at p == 0; this
+    computes lossapi's values in fewer passes than the generic code and
+    writes its gradients (0 at p == 0) directly, recomputing the logs rather
+    than keeping them.
+    """
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(p, q, axis):
+        t = torch.log(p)
+        t.sub_(torch.log(q)).mul_(p)
+        return torch.where(p == 0, 0.0, t).sum(axis)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        p, q, axis = inputs
+        ctx.save_for_backward(p, q)
+        ctx.axis = axis
+
+    @staticmethod
+    def backward(ctx, g):
+        p, q = ctx.saved_tensors
+        g = g.unsqueeze(ctx.axis)
+        absent = p == 0
+        gp = gq = None
+        if ctx.needs_input_grad[0]:
+            gp = torch.log(p)  # d/dp = log p - log q + 1, 0 at p == 0
+            gp = torch.where(absent, 0.0, gp.sub_(torch.log(q)).add_(1.0).mul_(g))
+        if ctx.needs_input_grad[1]:
+            gq = torch.where(absent, 0.0, torch.div(p, q).mul_(g).neg_())  # -p / q, 0 at p == 0
+        return gp, gq, None
+
+
+class _KLLog(torch.autograd.Function):
+    """Row sums of exp(a) * (a - b), 0 where a == -inf (p == 0)."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(a, b, axis):
+        t = torch.sub(a, b).mul_(torch.exp(a))
+        return torch.where(torch.isneginf(a), 0.0, t).sum(axis)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        a, b, axis = inputs
+        ctx.save_for_backward(a, b)
+        ctx.axis = axis
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        g = g.unsqueeze(ctx.axis)
+        e = torch.exp(a).mul_(g)  # 0 where a == -inf
+        ga = gb = None
+        if ctx.needs_input_grad[0]:
+            # d/da = exp(a) * (a - b + 1), 0 where a == -inf.
+            ga = torch.where(torch.isneginf(a), 0.0, torch.sub(a, b).add_(1.0).mul_(e))
+        if ctx.needs_input_grad[1]:
+            gb = e.neg_()  # d/db = -exp(a)
+        return ga, gb, None
+
+
+def _rows(fn, x, y, axis):
+    # No autograd node when nothing needs a gradient (saves the Function's
+    # per-call overhead on small inputs).
+    if torch.is_grad_enabled() and (x.requires_grad or y.requires_grad):
+        return fn.apply(x, y, axis)
+    return fn.forward(x, y, axis)
+
+
+def loss_kl_divergence(p, q, reduction, axis):
+    return _reduce_rows(_rows(_KL, p, q, axis), reduction)
+
+
+def loss_kl_divergence_log(log_p, log_q, reduction, axis):
+    return _reduce_rows(_rows(_KLLog, log_p, log_q, axis), reduction)
