@@ -407,6 +407,39 @@ def test_bce_probs_subnormal_float32_gradient_finite(xp):
     _close(g[1], -1e30, 1e-5)
 
 
+def test_bce_probs_outside_0_1(xp):
+    p = xp.asarray(np.array([-0.5, 0.3, 1.5]))
+    t = xp.asarray(np.array([1.0, 1.0, 0.0]))
+    if xp.name == "torch":  # torch's kernel checks the range: the error names the loss and the argument
+        with pytest.raises(ValueError, match=r"binary_cross_entropy: probs must hold probabilities in \[0, 1\]"):
+            lossapi.binary_cross_entropy(p, t, reduction="none")
+        return
+    got = xp.to_numpy(lossapi.binary_cross_entropy(p, t, reduction="none"))
+    assert np.isnan(got[0]) and np.isnan(got[2])
+    _close(got[1], -math.log(0.3), 1e-12)
+
+
+def test_bce_torch_gradient_against_float64_formula():
+    """The torch fast path supplies its own backward: check it where torch's
+    built-in backward (p (1 - p) floored at 1e-12) would differ."""
+    torch = pytest.importorskip("torch")
+    p64 = np.array([0.0, 1e-300, 1e-30, 1e-13, 0.3, 1.0 - 1e-13, 1.0])
+    t64 = np.array([1.0, 0.5, 1.0, 0.25, 0.7, 0.0, 0.6])
+    p = torch.tensor(p64, requires_grad=True)
+    t = torch.tensor(t64, requires_grad=True)
+    lossapi.binary_cross_entropy(p, t, reduction="sum").backward()
+    # d/dp of -(t max(log p, -100) + (1 - t) max(log(1 - p), -100)): each
+    # clamped term has slope 0 (log(1e-300) < -100 is clamped too).
+    lp = np.maximum(np.log(np.where(p64 > 0, p64, 1.0)), -100.0)
+    lp[p64 == 0] = -100.0
+    lq = np.maximum(np.log1p(-np.where(p64 < 1, p64, 0.0)), -100.0)
+    lq[p64 == 1] = -100.0
+    dlp = np.where(np.log(np.maximum(p64, 1e-320)) > -100.0, 1.0 / np.maximum(p64, 1e-300), 0.0)
+    dlq = np.where(p64 < 1, 1.0 / np.maximum(1.0 - p64, 1e-300), 0.0)
+    np.testing.assert_allclose(p.grad.numpy(), -t64 * dlp + (1.0 - t64) * dlq, rtol=1e-12)
+    np.testing.assert_allclose(t.grad.numpy(), -(lp - lq), rtol=1e-12)
+
+
 @pytest.mark.parametrize("gamma", [0.0, 0.5, 1.0, 2.0])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_binary_focal_saturated_logits(xp, gamma, dtype):

@@ -344,3 +344,85 @@ def test_jax_jit_and_vmap():
     out = jax.jit(lambda *a: lossapi.vae_loss(*a, beta=2.0))(*(jnp.asarray(a) for a in args))
     want = [w.sum() / 3 for w in _vae_np(*args, 2.0)]
     np.testing.assert_allclose(np.asarray(out), want, rtol=1e-6)
+
+
+# --- torch fast paths at the edges -------------------------------------------------
+
+def _torch_fast_and_generic(monkeypatch, fn, arrays, reduction="sum", **kw):
+    """Value and gradients of ``fn`` through torch's fast path and through the generic code."""
+    torch = pytest.importorskip("torch")
+    from lossapi.backends import resolve
+
+    ops = resolve("probe", torch.zeros(2, dtype=torch.float64))
+    assert fn.__name__ in ops.native_losses
+    out = []
+    for generic in (False, True):
+        xs = [torch.tensor(a, dtype=torch.float64, requires_grad=True) for a in arrays]
+        with monkeypatch.context() as m:
+            if generic:
+                m.setattr(ops, "native_losses", {})
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                v = fn(*xs, reduction=reduction, **kw)
+        out.append((v.detach().numpy(), [g.numpy() for g in torch.autograd.grad(v.sum(), xs)]))
+    return out
+
+
+def test_torch_kl_fast_path_equals_generic_at_zeros(monkeypatch):
+    # p == 0 (with q > 0 and with q == 0): term 0, gradients 0; q == 0 < p: +inf.
+    p = np.array([[0.0, 0.25, 0.75], [0.0, 0.4, 0.6], [0.5, 0.5, 0.0]])
+    q = np.array([[0.2, 0.3, 0.5], [0.0, 0.5, 0.5], [0.5, 0.25, 0.25]])
+    (va, ga), (vb, gb) = _torch_fast_and_generic(monkeypatch, lossapi.kl_divergence, [p, q],
+                                                 reduction="none")
+    np.testing.assert_allclose(va, _kl_np(p, q), rtol=1e-13)
+    np.testing.assert_allclose(va, vb, rtol=1e-13)
+    for a, b in zip(ga, gb):
+        assert np.all(np.isfinite(a))
+        np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-15)
+    inf_p, inf_q = np.array([[0.5, 0.5]]), np.array([[1.0, 0.0]])
+    (va, ga), (vb, gb) = _torch_fast_and_generic(monkeypatch, lossapi.kl_divergence, [inf_p, inf_q])
+    assert va == np.inf and vb == np.inf
+    np.testing.assert_array_equal(ga[0], gb[0])
+    np.testing.assert_array_equal(ga[1], gb[1])
+
+
+def test_torch_kl_log_fast_path_equals_generic_at_minus_inf(monkeypatch):
+    # log_p == -inf with finite log_q and with log_q == -inf too: term 0,
+    # gradients 0; NaN propagates.
+    with np.errstate(divide="ignore"):
+        lp = np.log(np.array([[0.0, 0.3, 0.7], [0.0, 0.5, 0.5], [0.2, 0.8, 0.0]]))
+        lq = np.log(np.array([[0.1, 0.6, 0.3], [0.0, 0.5, 0.5], [0.5, 0.25, 0.25]]))
+    (va, ga), (vb, gb) = _torch_fast_and_generic(monkeypatch, lossapi.kl_divergence_log, [lp, lq], reduction="none")
+    np.testing.assert_allclose(va, _kl_np(np.exp(lp), np.exp(lq)), rtol=1e-13)
+    np.testing.assert_allclose(va, vb, rtol=1e-13)
+    for a, b in zip(ga, gb):
+        assert np.all(np.isfinite(a))
+        np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-15)
+    nan_lp = np.array([[np.nan, np.log(0.5)]])
+    (va, _), (vb, _) = _torch_fast_and_generic(monkeypatch, lossapi.kl_divergence_log, [nan_lp, np.log([[0.5, 0.5]])])
+    assert np.isnan(va) and np.isnan(vb)
+
+
+@pytest.mark.parametrize("name", ["kl_divergence", "kl_divergence_log"])
+def test_torch_func_grad_and_vmap(monkeypatch, name):
+    torch = pytest.importorskip("torch")
+    fn = getattr(lossapi, name)
+    p, q = _pq(13)
+    if name == "kl_divergence_log":
+        p, q = np.log(p), np.log(q)
+    P, Q = torch.tensor(p), torch.tensor(q)
+    # Reference gradients: F.kl_div (torch's own kernel, reversed arguments;
+    # p > 0 everywhere here) differentiated by torch.autograd.
+    P1, Q1 = P.clone().requires_grad_(True), Q.clone().requires_grad_(True)
+    if name == "kl_divergence":
+        ref = torch.nn.functional.kl_div(Q1.log(), P1, reduction="sum")
+    else:
+        ref = torch.nn.functional.kl_div(Q1, P1, reduction="sum", log_target=True)
+    want = torch.autograd.grad(ref, (P1, Q1))
+    got = torch.func.grad(lambda a, b: fn(a, b, reduction="sum"), argnums=(0, 1))(P, Q)
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, rtol=1e-12, atol=1e-14)
+    rows = torch.func.vmap(lambda a, b: fn(a, b))(P, Q)
+    torch.testing.assert_close(rows, fn(P, Q, reduction="none"), rtol=1e-13, atol=0)
+    per_row_grad = torch.func.vmap(torch.func.grad(lambda a, b: fn(a, b), argnums=1))(P, Q)
+    torch.testing.assert_close(per_row_grad, want[1], rtol=1e-12, atol=1e-14)

@@ -305,3 +305,12 @@ def loss_kl_divergence(p, q, reduction, axis):
 
 def loss_kl_divergence_log(log_p, log_q, reduction, axis):
     return _reduce_rows(_rows(_KLLog, log_p, log_q, axis), reduction)
+
+
+# --- regression fast paths (continued) ----------------------------------------
+
+
+def loss_poisson_nll(pred, target, reduction, log_input, eps):
+    # full=False only (the caller keeps full=True generic: torch's Stirling
+    # term gives a NaN target gradient at target == 0).
+    return F.poisson_nll_loss(pred, target, log_input=log_input, full=False, eps=eps, reduction=reduction)
