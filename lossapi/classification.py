@@ -615,6 +615,10 @@ def cross_entropy(logits, target, /, *, axis=-1, weight=None, ignore_index=None,
     eps, ops, dt, logits, target, axis, probs, w = _prepare_ce(loss_name, logits, target, axis, weight,
                                                                ignore_index, label_smoothing, reduction)
     if probs:
+        fast = native_loss(ops, "cross_entropy_probs", dt, logits, target, reduction, axis=axis, weight=w,
+                           label_smoothing=eps)
+        if fast is not None:
+            return fast
         logp = ops.log_softmax(logits, axis=axis)
         return reduce(ops, _ce_from_probs(ops, logp, target, axis, w, eps), reduction, dt)
     fast = _native_on_labels(loss_name, ops, dt, target, logits.shape[axis], ignore_index, logits, target, reduction,

@@ -105,6 +105,13 @@ def loss_cross_entropy(logits, labels, reduction, axis, weight, ignore_index, la
                            reduction=reduction, label_smoothing=label_smoothing)
 
 
+def loss_cross_entropy_probs(logits, target, reduction, axis, weight, label_smoothing):
+    # torch's probability-target branch: the same composition as lossapi's
+    # (smoothed targets times log_softmax, summed over classes), in ATen.
+    return F.cross_entropy(_classes_at_1(logits, axis), _classes_at_1(target, axis), weight=weight,
+                           reduction=reduction, label_smoothing=label_smoothing)
+
+
 def loss_nll(log_probs, labels, reduction, axis, weight, ignore_index):
     return F.nll_loss(_classes_at_1(log_probs, axis), _long(labels), weight=weight,
                       ignore_index=_NO_IGNORE if ignore_index is None else ignore_index, reduction=reduction)
@@ -120,10 +127,8 @@ def loss_multiclass_hinge(scores, labels, reduction, axis, margin):
     # The kernel takes [N, C]: classes moved last, samples flattened.
     num_classes = scores.shape[axis]
     x = torch.movedim(scores, axis, -1).reshape(-1, num_classes)
-    out = F.multi_margin_loss(x, _long(labels).reshape(-1), p=1, margin=margin, reduction="none") * num_classes
-    if reduction == "none":
-        return out.reshape(labels.shape)
-    return out.sum() if reduction == "sum" else out.mean()
+    out = F.multi_margin_loss(x, _long(labels).reshape(-1), p=1, margin=margin, reduction=reduction) * num_classes
+    return out.reshape(labels.shape) if reduction == "none" else out
 
 
 # --- binary cross-entropy on probabilities --------------------------------------
