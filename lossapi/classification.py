@@ -471,10 +471,13 @@ def binary_focal(logits, target, /, *, gamma=2.0, alpha=None, reduction="mean"):
     Numerics: with ``s = |x|``, ``e = exp(-s)`` and ``b = 1 - t`` if
     ``x >= 0`` else ``t``, the cross-entropy is ``log1p(e) + b s`` and
     ``log(1 - p_t) = log(b + (1 - b) e) - log1p(e)``, both free of overflow
-    and cancellation. The factor is ``exp(gamma * log(1 - p_t))``, never
-    ``0 ** gamma``, so values and gradients are finite for every
-    ``gamma >= 0`` (also ``0 < gamma < 1``, where the power's derivative is
-    infinite at ``p_t = 1``) and any finite logit.
+    and cancellation. For an integer ``gamma`` from 1 to 8 the factor is the
+    power ``((b + (1 - b) e) / (1 + e)) ** gamma`` (two transcendental
+    kernels, as torchvision's); for any other ``gamma`` it is
+    ``exp(gamma * log(1 - p_t))``, never ``0 ** gamma``, so values and
+    gradients are finite for every ``gamma >= 0`` (also ``0 < gamma < 1``,
+    where the power's derivative is infinite at ``p_t = 1``) and any finite
+    logit.
 
     Args:
       logits: floating, any shape.
@@ -509,14 +512,25 @@ def binary_focal(logits, target, /, *, gamma=2.0, alpha=None, reduction="mean"):
     b = xp.where(nonneg, 1.0 - t, t)
     loss = lg + b * s  # = t * softplus(-x) + (1 - t) * softplus(x), no cancellation
     if gamma != 0.0:
-        # 1 - p_t = (b + (1 - b) e) / (1 + e). The floor only acts when b == 0
-        # and e underflows, where the loss is 0 anyway; it keeps log's
-        # gradient finite there.
-        u = xp.maximum(b + (1.0 - b) * e, xp.finfo(x.dtype).smallest_normal)
-        loss = xp.exp(gamma * (xp.log(u) - lg)) * loss
+        # 1 - p_t = (b + (1 - b) e) / (1 + e), no cancellation.
+        u = b + (1.0 - b) * e
+        if _small_int(gamma):
+            # An integer power has a finite derivative everywhere: no logs.
+            loss = (u / (1.0 + e)) ** int(gamma) * loss
+        else:
+            # Otherwise in log space: the floor only acts when b == 0 and e
+            # underflows, where the loss is 0 anyway, and keeps log's
+            # gradient finite there (the power's is infinite at 0 for gamma < 1).
+            u = xp.maximum(u, xp.finfo(x.dtype).smallest_normal)
+            loss = xp.exp(gamma * (xp.log(u) - lg)) * loss
     if alpha is not None:
         loss = ((1.0 - alpha) + (2.0 * alpha - 1.0) * t) * loss
     return reduce(ops, loss, reduction, dt)
+
+
+def _small_int(gamma):
+    """Whether ``x ** gamma`` can be an integer power (1 to 8)."""
+    return gamma == int(gamma) and 1 <= gamma <= 8
 
 
 def _hinge_margin(loss_name, scores, target, reduction):
@@ -704,9 +718,10 @@ def focal(logits, target, /, *, gamma=2.0, alpha=None, axis=-1, ignore_index=Non
     cross-entropy does). Ignored samples contribute 0 loss and 0 gradient.
 
     Numerics: ``log p_y`` comes from ``log_softmax`` and ``log(1 - p_y)`` from
-    a stable ``log1mexp``; the factor is ``exp(gamma * log(1 - p_y))``, so
-    values and gradients are finite for every ``gamma >= 0`` and saturated
-    logits (the loss and its gradient tend to 0 as ``p_y -> 1``).
+    a stable ``log1mexp``; the factor is ``exp(gamma * log(1 - p_y))`` (for
+    an integer ``gamma`` from 1 to 8, the power ``(-expm1(log p_y)) **
+    gamma``), so values and gradients are finite for every ``gamma >= 0`` and
+    saturated logits (the loss and its gradient tend to 0 as ``p_y -> 1``).
 
     Args:
       logits: floating, classes on ``axis``.
@@ -740,7 +755,12 @@ def focal(logits, target, /, *, gamma=2.0, alpha=None, axis=-1, ignore_index=Non
     _check_label_values(loss_name, ops, target, num_classes, ignore_index)
     lab = _Labels(ops, target, num_classes, ignore_index)
     lp = _gather(ops, ops.log_softmax(logits, axis=axis), lab.safe, axis)
-    loss = -lp if gamma == 0.0 else -xp.exp(gamma * _log1mexp(ops, lp)) * lp
+    if gamma == 0.0:
+        loss = -lp
+    elif _small_int(gamma):
+        loss = -((-xp.expm1(lp)) ** int(gamma)) * lp  # 1 - p_y without cancellation; finite derivative
+    else:
+        loss = -xp.exp(gamma * _log1mexp(ops, lp)) * lp
     if alpha is not None:
         loss = _class_values(ops, alpha, lab.safe) * loss
     loss = lab.finish(ops, loss)
