@@ -472,8 +472,8 @@ def binary_focal(logits, target, /, *, gamma=2.0, alpha=None, reduction="mean"):
     ``x >= 0`` else ``t``, the cross-entropy is ``log1p(e) + b s`` and
     ``log(1 - p_t) = log(b + (1 - b) e) - log1p(e)``, both free of overflow
     and cancellation. For an integer ``gamma`` from 1 to 8 the factor is the
-    power ``((b + (1 - b) e) / (1 + e)) ** gamma`` (two transcendental
-    kernels, as torchvision's); for any other ``gamma`` it is
+    power ``(t sigmoid(-x) + (1 - t) sigmoid(x)) ** gamma`` (no
+    cancellation either, and torch's fused kernels); for any other ``gamma`` it is
     ``exp(gamma * log(1 - p_t))``, never ``0 ** gamma``, so values and
     gradients are finite for every ``gamma >= 0`` (also ``0 < gamma < 1``,
     where the power's derivative is infinite at ``p_t = 1``) and any finite
@@ -505,27 +505,36 @@ def binary_focal(logits, target, /, *, gamma=2.0, alpha=None, reduction="mean"):
         alpha = check_number(loss_name, "alpha", alpha, low=0.0, high=1.0)
     ops, dt, x, t = setup(loss_name, logits, target, names=("logits", "target"), reduction=reduction)
     xp = ops.xp
-    nonneg = x >= 0
-    s = xp.where(nonneg, x, -x)  # |x| with slope +1 at 0, so the gradient at x == 0 is sigmoid(0) - t
-    e = xp.exp(-s)
-    lg = xp.log1p(e)
-    b = xp.where(nonneg, 1.0 - t, t)
-    loss = lg + b * s  # = t * softplus(-x) + (1 - t) * softplus(x), no cancellation
-    if gamma != 0.0:
-        # 1 - p_t = (b + (1 - b) e) / (1 + e), no cancellation.
-        u = b + (1.0 - b) * e
-        if _small_int(gamma):
-            # An integer power has a finite derivative everywhere: no logs.
-            loss = (u / (1.0 + e)) ** int(gamma) * loss
-        else:
-            # Otherwise in log space: the floor only acts when b == 0 and e
-            # underflows, where the loss is 0 anyway, and keeps log's
-            # gradient finite there (the power's is infinite at 0 for gamma < 1).
-            u = xp.maximum(u, xp.finfo(x.dtype).smallest_normal)
-            loss = xp.exp(gamma * (xp.log(u) - lg)) * loss
+    if gamma == 0.0 or _small_int(gamma):
+        loss = _bce_logits_terms(ops, x, t)
+        if gamma != 0.0:
+            # 1 - p_t = t sigmoid(-x) + (1 - t) sigmoid(x): two non-negative
+            # terms, no cancellation; an integer power has a finite
+            # derivative everywhere.
+            loss = (t * ops.sigmoid(-x) + (1.0 - t) * ops.sigmoid(x)) ** int(gamma) * loss
+    else:
+        nonneg = x >= 0
+        s = xp.where(nonneg, x, -x)  # |x| with slope +1 at 0, so the gradient at x == 0 is sigmoid(0) - t
+        e = xp.exp(-s)
+        lg = xp.log1p(e)
+        b = xp.where(nonneg, 1.0 - t, t)
+        loss = lg + b * s  # = t * softplus(-x) + (1 - t) * softplus(x), no cancellation
+        # 1 - p_t = (b + (1 - b) e) / (1 + e), in log space: the floor only
+        # acts when b == 0 and e underflows, where the loss is 0 anyway, and
+        # keeps log's gradient finite there (the power's is infinite at 0
+        # for gamma < 1).
+        u = xp.maximum(b + (1.0 - b) * e, xp.finfo(x.dtype).smallest_normal)
+        loss = xp.exp(gamma * (xp.log(u) - lg)) * loss
     if alpha is not None:
         loss = ((1.0 - alpha) + (2.0 * alpha - 1.0) * t) * loss
     return reduce(ops, loss, reduction, dt)
+
+
+def _bce_logits_terms(ops, x, t):
+    """Elementwise ``t * softplus(-x) + (1 - t) * softplus(x)`` (the backend's
+    fused kernel where it has one)."""
+    fast = native_loss(ops, "binary_cross_entropy_with_logits", x.dtype, x, t, "none", weight=None, pos_weight=None)
+    return fast if fast is not None else t * ops.softplus(-x) + (1.0 - t) * ops.softplus(x)
 
 
 def _small_int(gamma):
