@@ -59,12 +59,12 @@ def _hinge(ops, x):
 def _sqrt0(ops, s):
     """``sqrt(s)`` for ``s >= 0`` whose gradient is 0, not inf, at ``s == 0``.
 
-    ``maximum(s, tiny)`` keeps sqrt's argument positive (exact for every
-    normal ``s``) and ``sign(s)`` (derivative 0) makes the value exactly 0 at
-    ``s == 0``; no comparison/``where``, so XLA:CPU fuses it into the sum of
-    squares that produces ``s``."""
+    ``maximum(s, smallest_normal)`` keeps sqrt's argument positive (exact for
+    every normal ``s``) and ``sign(s)`` (derivative 0) makes the value exactly
+    0 at ``s == 0``; no comparison/``where``, so XLA:CPU fuses it into the sum
+    of squares that produces ``s``."""
     xp = ops.xp
-    return xp.sqrt(xp.maximum(s, xp.full_like(s, xp.finfo(s.dtype).tiny))) * xp.sign(s)
+    return xp.sqrt(xp.maximum(s, xp.full_like(s, xp.finfo(s.dtype).smallest_normal))) * xp.sign(s)
 
 
 def _check_bool(loss, name, value):
@@ -418,8 +418,10 @@ def cosine_embedding(x1, x2, target, /, *, margin=0.0, reduction="mean"):
     """Cosine embedding loss with torch's ``cosine_embedding_loss`` semantics.
 
     With ``cos = x1.x2 / sqrt((||x1||^2 + 1e-12)(||x2||^2 + 1e-12))`` (torch's
-    eps), per pair: ``1 - cos`` if ``target == 1``, ``max(0, cos - margin)``
-    if ``target == -1``, and 0 for any other target value (as torch). Zero
+    eps and formula: as in torch, that product overflows when
+    ``||x1|| ||x2|| > 1.8e19`` in float32, giving ``cos = 0``), per pair:
+    ``1 - cos`` if ``target == 1``, ``max(0, cos - margin)`` if
+    ``target == -1``, and 0 for any other target value (as torch). Zero
     vectors give ``cos = 0`` with a large but finite gradient (as torch). At
     the kink ``cos == margin`` the gradient is that of the linear piece
     (torch's ``clamp_min``).
@@ -452,11 +454,11 @@ def cosine_embedding(x1, x2, target, /, *, margin=0.0, reduction="mean"):
     if fast is not None:
         return fast
     dot = xp.sum(x1 * x2, axis=-1)
-    # sqrt(a) * sqrt(b) rather than torch's sqrt(a * b): same value, but the
-    # product of squared norms cannot overflow.
-    n1 = xp.sqrt(xp.sum(x1 * x1, axis=-1) + _COS_EMB_EPS)
-    n2 = xp.sqrt(xp.sum(x2 * x2, axis=-1) + _COS_EMB_EPS)
-    cos = dot / (n1 * n2)
+    # torch's sqrt(a * b) (not sqrt(a) * sqrt(b)), so the torch fast path and
+    # this code agree everywhere, including where a * b overflows.
+    s1 = xp.sum(x1 * x1, axis=-1) + _COS_EMB_EPS
+    s2 = xp.sum(x2 * x2, axis=-1) + _COS_EMB_EPS
+    cos = dot / xp.sqrt(s1 * s2)
     zero = xp.zeros_like(cos)
     loss = xp.where(target == 1, 1.0 - cos, xp.where(target == -1, _hinge(ops, cos - margin), zero))
     return reduce(ops, loss, reduction, dt)
@@ -502,14 +504,19 @@ def cosine_proximity(x1, x2, /, *, axis=-1, reduction="mean"):
 
     def clamped_norm(x):
         # Value max(||x||, eps), gradient that of ||x|| (torch's un-differentiated
-        # clamp); _sqrt0 keeps it 0, not NaN, at x == 0.
-        n = _sqrt0(ops, xp.sum(x * x, axis=-1))
+        # clamp). sqrt(max(s, smallest normal)) has gradient 0, not NaN, at
+        # x == 0; its value there (< 1e-19) is clamped to eps anyway.
+        s = xp.sum(x * x, axis=-1)
+        n = xp.sqrt(xp.maximum(s, xp.full_like(s, xp.finfo(s.dtype).smallest_normal)))
         return n + ops.stop_gradient(xp.maximum(n, xp.full_like(n, _COS_EPS)) - n)
 
-    # x1.x2 / c1 / c2 instead of sum(x1/c1 * x2/c2): no [..., D] temporaries,
-    # so XLA fuses the three reductions and the mean.
-    cos = xp.sum(x1 * x2, axis=-1) / clamped_norm(x1) / clamped_norm(x2)
-    return reduce(ops, -cos, reduction, dt)
+    # sum(x1 * (x2 * w)) with w = 1/(c1 c2) broadcast over the feature axis:
+    # XLA:CPU fuses the norms, the product and the mean into one row-wise pass
+    # (x1.x2 * w as three separate reductions runs ~1.6x slower there; this
+    # association ~10% faster than (x1 * x2) * w), and no [..., D] temporary
+    # is kept for the backward.
+    w = (1.0 / clamped_norm(x1)) / clamped_norm(x2)  # not 1/(c1 c2): that product may overflow
+    return reduce(ops, -xp.sum(x1 * (x2 * w[..., None]), axis=-1), reduction, dt)
 
 
 # --- batch contrastive losses -------------------------------------------------

@@ -25,7 +25,7 @@ import math
 import operator
 from typing import Any
 
-from ._common import check_axis, check_number, native_loss, reduce, setup
+from ._common import as_float_pred, check_axis, check_number, native_loss, reduce, setup
 
 __all__ = [
     "margin_ranking",
@@ -61,24 +61,6 @@ def _lists(loss, scores, relevance, axis, reduction):
     # no gradient.
     valid = r >= 0
     return ops, dt, ops.xp.where(valid, s, ops.xp.zeros_like(s)), r, valid
-
-
-def _masked_log_softmax(ops, x, valid):
-    """log softmax over the real items of each list (last axis).
-
-    Padded entries get a finite junk value; callers mask them out.
-    """
-    xp = ops.xp
-    zero = xp.zeros_like(x)
-    lowest = xp.finfo(x.dtype).min
-    # Shift by the (gradient-free) max over real items so exp never
-    # overflows; the largest real term is exp(0) = 1, so the sum is >= 1.
-    m = ops.stop_gradient(xp.max(xp.where(valid, x, xp.full_like(x, lowest)), axis=-1, keepdims=True))
-    z = xp.where(valid, x - m, zero)
-    total = xp.sum(xp.where(valid, xp.exp(z), zero), axis=-1, keepdims=True)
-    # A list with no real items sums to 0: log(1) keeps everything finite.
-    total = xp.where(total > 0, total, xp.ones_like(total))
-    return z - xp.log(total)
 
 
 def _reverse_cumulative_logsumexp(ops, x, valid):
@@ -151,8 +133,7 @@ def margin_ranking(s1, s2, target, /, *, margin=0.0, reduction="mean"):
     s2_in = s2
     ops, dt, s1, s2, y = setup("margin_ranking", s1, s2, target, names=("s1", "s2", "target"),
                                 reduction=reduction)
-    if not ops.xp.isdtype(s2_in.dtype, "real floating"):
-        raise TypeError(f"margin_ranking: s2 must be a real floating-point array, got {s2_in.dtype}")
+    as_float_pred("margin_ranking", ops, s2_in, "s2")
     fast = native_loss(ops, "margin_ranking", dt, s1, s2, y, reduction=reduction, margin=margin)
     if fast is not None:
         return fast
@@ -211,7 +192,7 @@ def listnet(scores, relevance, /, *, axis=-1, reduction="mean"):
     ``-sum_i softmax(relevance)_i * log softmax(scores)_i`` over the real
     items of each list: the top-one probabilities of the Plackett-Luce model
     under the relevance (target) and under the scores (model). Computed in
-    log space (``log_softmax``), finite for any finite scores.
+    log space (two log-sum-exps), finite for any finite scores.
 
     Args:
       scores: predicted scores, floating array ``[..., list_size]``.
@@ -236,10 +217,22 @@ def listnet(scores, relevance, /, *, axis=-1, reduction="mean"):
     """
     ops, dt, s, r, valid = _lists("listnet", scores, relevance, axis, reduction)
     xp = ops.xp
-    zero = xp.zeros_like(s)
-    p = xp.where(valid, xp.exp(_masked_log_softmax(ops, r, valid)), zero)
-    log_q = _masked_log_softmax(ops, s, valid)
-    return reduce(ops, -xp.sum(xp.where(valid, p * log_q, zero), axis=-1), reduction, dt)
+    # Padding enters both log-sum-exps as half the lowest finite value: exp
+    # of it is 0 against any real item, and lse - pad stays finite (lowest
+    # itself would overflow it for scores above ~1e31 in float32).
+    pad = xp.full_like(s, xp.finfo(s.dtype).min / 2)
+    s_pad = xp.where(valid, s, pad)
+    r_pad = xp.where(valid, r, pad)
+    lse_s = ops.logsumexp(s_pad, axis=-1, keepdims=True)
+    lse_r = ops.logsumexp(r_pad, axis=-1, keepdims=True)
+    # -sum_i p_i log q_i with p_i = exp(r_i - lse_r) (0 on padding) and
+    # -log q_i = lse_s - s_i: two log-sum-exps and one fused sum, no
+    # (list, items) log-softmax arrays kept.
+    loss = xp.sum(xp.exp(r_pad - lse_r) * (lse_s - s_pad), axis=-1)
+    # A real item has relevance >= 0, so lse_r >= 0 exactly when the list
+    # has one; an empty list's loss is 0 (and its finite junk gets no gradient).
+    has_items = lse_r[..., 0] >= 0
+    return reduce(ops, xp.where(has_items, loss, xp.zeros_like(loss)), reduction, dt)
 
 
 def listmle(scores, relevance, /, *, axis=-1, reduction="mean"):

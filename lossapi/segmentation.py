@@ -67,6 +67,29 @@ def _safe_ratio(xp, num, den):
     return xp.where(zero, xp.zeros_like(num), num / xp.where(zero, xp.ones_like(den), den))
 
 
+def _overlaps(xp, p, g, axes):
+    """Soft ``TP`` and ``FP + FN``, each summed once over ``axes``.
+
+    ``FP + FN = (p - p g) + (g - p g)``: summed directly (no ``sum p - TP``
+    cancellation for near-perfect masks), exact for binary targets, and with
+    no constant in it, so XLA:CPU fuses both sums with their elementwise
+    terms, forward and backward (a ``1 - g`` makes it materialise a
+    broadcast ``1`` the size of the inputs).
+    """
+    pg = p * g
+    return _sum(xp, pg, axes), _sum(xp, (p - pg) + (g - pg), axes)
+
+
+def _weighted_overlaps(xp, p, g, axes, alpha, beta):
+    """Soft ``TP`` and ``alpha FP + beta FN``, each summed once over ``axes``.
+
+    ``FP = -(p (g - 1))`` and ``FN = -(g (p - 1))``, the same numbers as
+    ``p (1 - g)`` and ``(1 - p) g``; in this form XLA:CPU keeps the forward
+    pass in one fused reduction (no input-sized temporary).
+    """
+    return _sum(xp, p * g, axes), -_sum(xp, alpha * (p * (g - 1.0)) + beta * (g * (p - 1.0)), axes)
+
+
 def _prepare(loss, probs, target, smooth, axis, reduction):
     smooth = check_number(loss, "smooth", smooth, low=0.0)
     ops, dt, probs, target = setup(loss, probs, target, names=("probs", "target"), reduction=reduction)
@@ -106,8 +129,7 @@ def dice(probs, target, /, *, smooth=1e-6, axis=None, reduction="mean"):
     """
     ops, dt, p, g, smooth, axes = _prepare("dice", probs, target, smooth, axis, reduction)
     xp = ops.xp
-    tp = _sum(xp, p * g, axes)
-    miss = _sum(xp, p * (1.0 - g) + (1.0 - p) * g, axes)  # FP + FN, summed once
+    tp, miss = _overlaps(xp, p, g, axes)  # miss = FP + FN
     return reduce(ops, _safe_ratio(xp, miss, 2.0 * tp + miss + smooth), reduction, dt)
 
 
@@ -141,8 +163,7 @@ def jaccard(probs, target, /, *, smooth=1e-6, axis=None, reduction="mean"):
     """
     ops, dt, p, g, smooth, axes = _prepare("jaccard", probs, target, smooth, axis, reduction)
     xp = ops.xp
-    tp = _sum(xp, p * g, axes)
-    miss = _sum(xp, p * (1.0 - g) + (1.0 - p) * g, axes)  # FP + FN
+    tp, miss = _overlaps(xp, p, g, axes)  # miss = FP + FN
     return reduce(ops, _safe_ratio(xp, miss, tp + miss + smooth), reduction, dt)
 
 
@@ -196,10 +217,7 @@ def tversky(probs, target, /, *, alpha=0.5, beta=0.5, gamma=1.0, smooth=1e-6, ax
     gamma = check_number(name, "gamma", gamma, low=0.0, low_open=True)
     ops, dt, p, g, smooth, axes = _prepare(name, probs, target, smooth, axis, reduction)
     xp = ops.xp
-    tp = _sum(xp, p * g, axes)
-    fp = _sum(xp, p * (1.0 - g), axes)
-    fn = _sum(xp, (1.0 - p) * g, axes)
-    miss = alpha * fp + beta * fn
+    tp, miss = _weighted_overlaps(xp, p, g, axes, alpha, beta)  # miss = alpha FP + beta FN
     loss = _safe_ratio(xp, miss, tp + miss + smooth)  # 1 - TI, >= 0
     if gamma != 1.0:
         # Double where: pow's gradient at 0 is inf (gamma < 1) or NaN-prone.

@@ -417,6 +417,137 @@ def test_nt_xent_under_jax_jit():
     assert all(np.all(np.isfinite(np.asarray(x))) for x in g)
 
 
+# --- conventions at kinks, ties and tiny vectors (torch's), fast vs generic ---------
+
+@pytest.fixture(params=["default", "generic"])
+def path(request, xp, monkeypatch):
+    """'default' runs whatever the backend picks (torch: its fast path),
+    'generic' the array-API code with every fast path switched off."""
+    if request.param == "generic":
+        from lossapi.backends import resolve
+
+        monkeypatch.setattr(resolve("probe", xp.asarray(np.zeros(2))), "native_losses", {})
+    return request.param
+
+
+def test_triplet_hinge_kink_gradient_is_the_linear_piece(xp, path):
+    """h = d(a, p) - d(a, n) + margin == 0 exactly: torch's clamp_min passes
+    the gradient of the linear piece (not 0)."""
+    _need_grad(xp)
+    a, p, n = np.array([[0.0, 0.0]]), np.array([[0.0, 1.0]]), np.array([[0.0, 2.0]])  # d_ap 1, d_an 2
+    out = _np(xp, lossapi.triplet(xp.asarray(a), xp.asarray(p), xp.asarray(n), eps=0.0, reduction="sum"))
+    assert out == 0.0
+    ga, gp, gn = xp.grad(lambda *t: lossapi.triplet(*t, eps=0.0, reduction="sum"),
+                         [xp.asarray(a), xp.asarray(p), xp.asarray(n)], (0, 1, 2))
+    # d/dp ||a - p|| = (p - a)/1, d/dn -||a - n|| = (a - n)/2 ... as unit vectors:
+    np.testing.assert_allclose(ga, [[0.0, 0.0]], atol=1e-15)
+    np.testing.assert_allclose(gp, [[0.0, 1.0]], atol=1e-15)
+    np.testing.assert_allclose(gn, [[0.0, -1.0]], atol=1e-15)
+
+
+def test_triplet_swap_tie_splits_the_gradient(xp, path):
+    """d(a, n) == d(p, n) with swap=True: half the gradient to each (torch's min)."""
+    _need_grad(xp)
+    torch = pytest.importorskip("torch")
+    a, p, n = np.array([[0.0, 0.0]]), np.array([[2.0, 0.0]]), np.array([[1.0, 0.0]])
+    grads = xp.grad(lambda *t: lossapi.triplet(*t, eps=0.0, swap=True, reduction="sum"),
+                    [xp.asarray(a), xp.asarray(p), xp.asarray(n)], (0, 1, 2))
+    for g, w in zip(grads, [[[-0.5, 0.0]], [[0.5, 0.0]], [[0.0, 0.0]]]):  # by hand
+        np.testing.assert_allclose(g, w, atol=1e-15)
+    ts = [t.requires_grad_() for t in _torch64(a, p, n)]
+    want = torch.autograd.grad(torch.nn.functional.triplet_margin_loss(*ts, eps=0.0, swap=True, reduction="sum"),
+                               ts)
+    for g, w in zip(grads, want):
+        np.testing.assert_allclose(g, w.numpy(), atol=1e-15)
+
+
+def test_cosine_embedding_kink_gradient_is_the_linear_piece(xp, path):
+    """target -1 and cos == margin exactly: the gradient is d cos (clamp_min)."""
+    _need_grad(xp)
+    torch = pytest.importorskip("torch")
+    x1, x2, t = np.array([[1.0, 0.0]]), np.array([[3.0, 4.0]]), np.array([-1.0])
+    margin = float(3.0 / np.sqrt((1.0 + 1e-12) * (25.0 + 1e-12)))  # cos, with torch's formula
+    out = _np(xp, lossapi.cosine_embedding(xp.asarray(x1), xp.asarray(x2), xp.asarray(t), margin=margin))
+    assert out == 0.0
+    g1, g2 = xp.grad(lambda a, b, c: lossapi.cosine_embedding(a, b, c, margin=margin),
+                     [xp.asarray(x1), xp.asarray(x2), xp.asarray(t)], (0, 1))
+    np.testing.assert_allclose(g1, [[0.0, 0.8]], atol=1e-10)  # x2/|x2| - cos x1, by hand
+    np.testing.assert_allclose(g2, [[0.128, -0.096]], atol=1e-10)  # (x1 - cos x2/|x2|)/|x2|
+    ts = [t_.requires_grad_() for t_ in _torch64(x1, x2)] + _torch64(t)
+    want = torch.autograd.grad(torch.nn.functional.cosine_embedding_loss(*ts, margin=margin), ts[:2])
+    np.testing.assert_allclose(g1, want[0].numpy(), atol=1e-12)
+    np.testing.assert_allclose(g2, want[1].numpy(), atol=1e-12)
+
+
+def test_cosine_proximity_tiny_and_zero_vectors_gradient_match_torch(xp, path):
+    """Below 1e-8 torch clamps the norm without differentiating the clamp; a
+    zero vector has gradient y / (1e-8 |y|)."""
+    _need_grad(xp)
+    torch = pytest.importorskip("torch")
+    x1 = np.array([[1e-9, 0.0, 0.0], [0.0, 0.0, 0.0], [1.0, 2.0, -1.0], [3e-9, -4e-9, 1e-10]])
+    x2 = np.array([[1.0, 1.0, 0.5], [1.0, -2.0, 3.0], [1e-10, 0.0, 0.0], [2.0, 1.0, -1.0]])
+    got = _np(xp, lossapi.cosine_proximity(xp.asarray(x1), xp.asarray(x2), reduction="none"))
+    ts = [t.requires_grad_() for t in _torch64(x1, x2)]
+    ref = -torch.nn.functional.cosine_similarity(*ts)
+    np.testing.assert_allclose(got, ref.detach().numpy(), rtol=1e-10)
+    want = torch.autograd.grad(ref.sum(), ts)
+    grads = xp.grad(lambda a, b: lossapi.cosine_proximity(a, b, reduction="sum"), [xp.asarray(x1), xp.asarray(x2)],
+                    (0, 1))
+    for g, w in zip(grads, want):
+        assert np.all(np.isfinite(g))
+        np.testing.assert_allclose(g, w.numpy(), rtol=1e-9, atol=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")  # NumPy/dask report it
+def test_cosine_embedding_product_overflow_like_torch(xp, path):
+    """torch's sqrt(|x1|^2 |x2|^2): in float32 the product overflows past
+    |x1||x2| ~ 1.8e19 and cos reads 0; lossapi keeps torch's formula."""
+    F = pytest.importorskip("torch.nn.functional")
+    x = np.full((2, 4), 3e9)  # |x|^2 = 3.6e19, product 1.3e39 > float32 max; dot 3.6e19 finite
+    t = np.array([1.0, -1.0])
+    want = F.cosine_embedding_loss(*[v.float() for v in _torch64(x, x, t)], reduction="none").numpy()
+    got = _np(xp, lossapi.cosine_embedding(xp.asarray(x, "float32"), xp.asarray(x, "float32"),
+                                           xp.asarray(t, "float32"), reduction="none"))
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(want, [1.0, 0.0])
+
+
+def test_nt_xent_under_jax_jit_2n_512_float32():
+    """2N = 512 rows in float32 under jax.jit (optax.ntxent returns wrong values
+    there on XLA:CPU, from 2N = 256): value vs a float64 NumPy reference and a
+    directional derivative vs central differences of that reference."""
+    jax = pytest.importorskip("jax")
+    jnp = jax.numpy
+    from harness import Backend, Harness
+
+    Harness(Backend.JAX)
+    rng = np.random.default_rng(18)
+    z1, z2 = rng.normal(size=(256, 16)), rng.normal(size=(256, 16))
+    t = 0.5
+
+    def ref(a, b):  # float64, vectorised (the loop reference is slow at this size)
+        z = np.concatenate([a, b])
+        z = z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-8)
+        s = z @ z.T / t
+        np.fill_diagonal(s, -np.inf)
+        top = s.max(axis=1)
+        lse = top + np.log(np.exp(s - top[:, None]).sum(axis=1))
+        n = a.shape[0]
+        pos = np.concatenate([np.arange(n, 2 * n), np.arange(n)])
+        return np.mean(lse - s[np.arange(2 * n), pos])
+
+    f = jax.jit(lambda a, b: lossapi.nt_xent(a, b, temperature=t))
+    a32, b32 = jnp.asarray(z1, jnp.float32), jnp.asarray(z2, jnp.float32)
+    np.testing.assert_allclose(float(f(a32, b32)), ref(z1, z2), rtol=2e-5)
+    np.testing.assert_allclose(float(ref(z1[:5], z2[:5])), float(ref_nt_xent(z1[:5], z2[:5], "mean", t)), rtol=1e-12)
+    g1, g2 = jax.jit(jax.grad(lambda a, b: lossapi.nt_xent(a, b, temperature=t), argnums=(0, 1)))(a32, b32)
+    d1, d2 = rng.normal(size=z1.shape), rng.normal(size=z2.shape)
+    h = 1e-5
+    fd = (ref(z1 + h * d1, z2 + h * d2) - ref(z1 - h * d1, z2 - h * d2)) / (2 * h)
+    got = float(np.sum(np.asarray(g1, np.float64) * d1) + np.sum(np.asarray(g2, np.float64) * d2))
+    np.testing.assert_allclose(got, fd, rtol=1e-3)
+
+
 # --- errors --------------------------------------------------------------------
 
 def test_error_messages(xp):

@@ -206,3 +206,20 @@ def test_jax_jit_vmap_grad():
     z = jnp.zeros((2, 3))
     gr = jax.jit(jax.grad(lambda a: lossapi.dice(a, z, smooth=0.0)))(z)
     assert np.all(np.asarray(gr) == 0.0)
+
+
+@pytest.mark.parametrize("name", ["dice", "jaccard", "tversky"])
+def test_near_perfect_float32_keeps_small_losses(xp, name):
+    # Every pixel off by 2**-20 (exact in float32): FP + FN is summed per
+    # pixel, so the tiny loss keeps float32 relative accuracy; 1 - ratio or
+    # sum(p) - TP would lose it to cancellation.
+    rng = np.random.default_rng(4)
+    g = (rng.uniform(size=(4, 256)) > 0.5).astype(np.float64)
+    eps = 2.0**-20
+    p = np.where(g == 1, 1 - eps, eps)
+    kw = {"alpha": 0.3, "beta": 0.3} if name == "tversky" else {}
+    ref = {"dice": _dice_np, "jaccard": _jaccard_np, "tversky": _tversky_np}[name]
+    want = ref(p, g, smooth=0.0, **kw)  # float64: 1 - ratio loses only ~1e-16 here
+    got = float(xp.to_numpy(LOSSES[name](xp.asarray(p, "float32"), xp.asarray(g, "float32"), smooth=0.0, **kw)))
+    assert want < 1e-5
+    np.testing.assert_allclose(got, want, rtol=1e-5)

@@ -29,9 +29,10 @@ def relu(xp, x):
 # and no input-sized temporary is allocated (reduction "none" allocates only
 # its result). The elementwise values are the generic formulas operation for
 # operation; only the summation order differs (block sums of pairwise sums,
-# added in float64). 4.2M float64 elements, 2 cores: mse 7.8 -> ~3 ms.
+# added in float64). 4.2M float64 elements, CPU time on a loaded 2-core Zen 4:
+# mse 4.5 ms (generic 14, reading both inputs alone 2.2), msle 13 ms (generic 50).
 
-_BLOCK = 1 << 15  # 256 KiB of float64: two or three such buffers fit in L2
+_BLOCK = 1 << 16  # 512 KiB of float64 (L2 is 1 MiB); 32K-128K measured alike
 
 
 def _stream(values, reduction, arrays, *, nbuf=1, block_sum=None):
@@ -177,8 +178,7 @@ def loss_poisson_nll(pred, target, reduction, log_input, eps):
             np.multiply(t, p, out=d)
             np.subtract(out, d, out=out)
         else:
-            np.add(p, eps, out=d)
-            np.log(d, out=d)
+            np.log(np.add(p, eps, out=d) if eps else p, out=d)  # p + 0 is p, up to the sign of 0
             np.multiply(t, d, out=d)
             np.subtract(p, d, out=out)
 

@@ -185,34 +185,32 @@ def loss_binary_cross_entropy(p, t, reduction, weight):
 # --- embedding fast paths -----------------------------------------------------
 # p = 2 triplets and the cosine losses, with lossapi's (torch's) conventions:
 # clamp_min's subgradient at the hinge, min's even split at a swap tie, norm
-# gradients 0 at zero vectors.
+# gradients 0 at zero vectors. The ATen ops are called directly (the F.*
+# wrappers only re-check what lossapi has already validated): a few us less
+# per call on small inputs.
+
+_REDUCTION_ENUM = {"none": 0, "mean": 1, "sum": 2}  # ATen's at::Reduction
 
 
 def loss_triplet(anchor, positive, negative, reduction, margin, eps, swap):
-    return F.triplet_margin_loss(anchor, positive, negative, margin=margin, p=2.0, eps=eps, swap=swap,
-                                 reduction=reduction)
+    return torch.triplet_margin_loss(anchor, positive, negative, margin, 2.0, eps, swap, _REDUCTION_ENUM[reduction])
 
 
 def loss_cosine_proximity(x1, x2, reduction, axis):
-    out = -F.cosine_similarity(x1, x2, dim=axis, eps=1e-8)
+    out = torch.cosine_similarity(x1, x2, axis, 1e-8)
     if reduction == "none":
-        return out
-    return out.sum() if reduction == "sum" else out.mean()
+        return -out
+    return -out.sum() if reduction == "sum" else -out.mean()
 
 
 def loss_cosine_embedding(x1, x2, target, reduction, margin):
-    # Not F.cosine_embedding_loss: that one takes sqrt(|x1|^2 |x2|^2), whose
-    # product overflows for large norms, and keeps three [..., D] temporaries
-    # for its backward. Here only x1 * x2 is materialised; vector_norm is one
-    # kernel with gradient 0 at a zero vector.
-    dot = torch.linalg.vecdot(x1, x2)
-    n1 = torch.sqrt(torch.linalg.vector_norm(x1, dim=-1).square() + 1e-12)  # torch's eps on |x|^2
-    n2 = torch.sqrt(torch.linalg.vector_norm(x2, dim=-1).square() + 1e-12)
-    cos = dot / (n1 * n2)
-    out = torch.where(target == 1, 1.0 - cos, torch.where(target == -1, (cos - margin).clamp_min(0.0), 0.0))
-    if reduction == "none":
-        return out
-    return out.sum() if reduction == "sum" else out.mean()
+    red = _REDUCTION_ENUM[reduction]
+    if x1.ndim <= 2:
+        return torch.cosine_embedding_loss(x1, x2, target, margin, red)
+    # The kernel takes [N, D] with [N] targets: leading axes flattened.
+    d = x1.shape[-1]
+    out = torch.cosine_embedding_loss(x1.reshape(-1, d), x2.reshape(-1, d), target.reshape(-1), margin, red)
+    return out.reshape(target.shape) if reduction == "none" else out
 
 
 # --- ranking and divergence fast paths ----------------------------------------
@@ -220,7 +218,8 @@ def loss_cosine_embedding(x1, x2, target, reduction, margin):
 
 def loss_margin_ranking(s1, s2, target, reduction, margin):
     # clamp_min's gradient at the kink is the linear piece's, lossapi's rule.
-    return F.margin_ranking_loss(s1, s2, target, margin=margin, reduction=reduction)
+    # The ATen op itself: F's wrapper only re-checks what setup checked.
+    return torch.margin_ranking_loss(s1, s2, target, margin, _REDUCTION_ENUM[reduction])
 
 
 def _reduce_rows(rows, reduction):
