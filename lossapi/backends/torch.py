@@ -228,7 +228,20 @@ def _reduce_rows(rows, reduction):
     return rows.sum() if reduction == "sum" else rows.mean()
 
 
-class _KL(torch.autograd.Function):
+class _RowSums(torch.autograd.Function):
+    """Row sums of an elementwise term of two inputs along ``axis``: both
+    inputs saved, the gradient recomputes what it needs."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        a, b, axis = inputs
+        ctx.save_for_backward(a, b)
+        ctx.axis = axis
+
+
+class _KL(_RowSums):
     """Row sums of p * (log p - log q), 0 where p == 0 (also where q == 0).
 
     F.kl_div gives NaN there (0 * log 0) and NaN gradients at p == 0; this
@@ -237,19 +250,12 @@ class _KL(torch.autograd.Function):
     than keeping them.
     """
 
-    generate_vmap_rule = True
-
     @staticmethod
     def forward(p, q, axis):
         t = torch.log(p)
         t.sub_(torch.log(q)).mul_(p)
         return torch.where(p == 0, 0.0, t).sum(axis)
 
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        p, q, axis = inputs
-        ctx.save_for_backward(p, q)
-        ctx.axis = axis
 
     @staticmethod
     def backward(ctx, g):
@@ -265,21 +271,14 @@ class _KL(torch.autograd.Function):
         return gp, gq, None
 
 
-class _KLLog(torch.autograd.Function):
+class _KLLog(_RowSums):
     """Row sums of exp(a) * (a - b), 0 where a == -inf (p == 0)."""
-
-    generate_vmap_rule = True
 
     @staticmethod
     def forward(a, b, axis):
         t = torch.sub(a, b).mul_(torch.exp(a))
         return torch.where(torch.isneginf(a), 0.0, t).sum(axis)
 
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        a, b, axis = inputs
-        ctx.save_for_backward(a, b)
-        ctx.axis = axis
 
     @staticmethod
     def backward(ctx, g):
