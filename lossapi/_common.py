@@ -6,11 +6,13 @@ unchanged under ``jax.jit``, ``jax.vmap`` and ``torch.compile``.
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
+import threading
 from typing import Any
 
-from .backends import Ops, resolve
+from .backends import PLAN_TYPES, Ops, resolve
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -140,8 +142,158 @@ def native_loss(ops: Ops, name: str, out_dtype: Any, *args: Any, **kwargs: Any) 
     fn = ops.native_losses.get(name)
     if fn is None:
         return None
+    return run_native(ops, name, fn, out_dtype, args, kwargs)
+
+
+def run_native(ops: Ops, name: str, fn: Any, out_dtype: Any, args: tuple, kwargs: dict) -> Any:
+    """``fn(*args, **kwargs)`` (``ops.native_losses[name]``) cast to
+    ``out_dtype``, recorded for :func:`planned`."""
     out = fn(*args, **kwargs)
-    return out if out.dtype == out_dtype else ops.xp.astype(out, out_dtype)
+    out = out if out.dtype == out_dtype else ops.xp.astype(out, out_dtype)
+    rec = getattr(_TLS, "rec", None)
+    if rec is not None:
+        rec.append((ops, name, fn, args, kwargs, out_dtype, out))
+    return out
+
+
+# --- call plans -------------------------------------------------------------
+# On small inputs the checks above cost more than torch's own kernel. A loss
+# decorated with @planned remembers, per call signature (each array's type,
+# dtype and shape; each option's type and value), that a checked call ran one
+# backend kernel on the caller's own arrays and nothing else. The next call
+# with that signature runs the kernel directly: every check lossapi makes is
+# static, so it would pass again. Value checks are the kernel's own (label
+# ranges, probabilities in [0, 1]): when the kernel raises, the full path runs
+# again and raises lossapi's error. A signature whose path reads values or
+# runs other code gets no plan.
+
+_TLS = threading.local()
+_PLAIN = frozenset((int, float, str, bool, type(None)))
+_MISS = object()
+_MAX_PLANS = 256  # per loss; a full table is emptied (shapes that vary without end)
+
+
+def no_plan() -> None:
+    """Mark the call in progress as unplannable (it read array values)."""
+    rec = getattr(_TLS, "rec", None)
+    if rec is not None:
+        rec.append(None)
+
+
+def _signature(args: tuple, kwargs: dict) -> tuple:
+    # Flat, and unambiguous: each entry starts with a type, which says whether
+    # (value) or (dtype, shape) follows. AttributeError: not an array.
+    key: list[Any] = []
+    for a in args:
+        t = type(a)
+        key.append(t)
+        if t in _PLAIN:
+            key.append(a)
+        else:
+            key.append(a.dtype)
+            key.append(a.shape)
+    for k, a in kwargs.items():
+        t = type(a)
+        key.append(k)
+        key.append(t)
+        if t in _PLAIN:
+            key.append(a)
+        else:
+            key.append(a.dtype)
+            key.append(a.shape)
+    return tuple(key)
+
+
+def _make_plan(rec: list, out: Any, args: tuple, kwargs: dict) -> Any:
+    """The plan for a recorded call, or None where the call is not just one
+    kernel on the caller's arrays."""
+    if len(rec) != 1 or rec[0] is None or rec[0][-1] is not out:
+        return None
+    ops, name, fn, nargs, nkwargs, out_dtype, _ = rec[0]
+    where: dict[int, tuple[int, Any]] = {}  # id(array) -> (0, position) or (1, keyword)
+    for i, a in enumerate(args):
+        if type(a) not in _PLAIN:
+            if id(a) in where:  # the same array twice: slots would be ambiguous
+                return None
+            where[id(a)] = (0, i)
+    for k, a in kwargs.items():
+        if type(a) not in _PLAIN:
+            if id(a) in where:
+                return None
+            where[id(a)] = (1, k)
+    used = set()
+    consts: dict[str, Any] = {}
+
+    def source(v: Any) -> str:
+        if type(v) in _PLAIN:
+            name = f"c{len(consts)}"
+            consts[name] = v
+            return name
+        s = where.get(id(v))
+        if s is None:  # a derived array (a cast, a reshape): not replayable
+            raise LookupError
+        used.add(id(v))
+        return f"args[{s[1]}]" if s[0] == 0 else f"kwargs[{s[1]!r}]"
+
+    try:
+        call = [source(v) for v in nargs] + [f"{k}={source(v)}" for k, v in nkwargs.items()]
+    except LookupError:
+        return None
+    if len(used) != len(where):  # an array the kernel never saw: its values mattered elsewhere
+        return None
+    # Generated once per signature, as dataclasses do: a plain call is the
+    # cheapest replay (a loop over argument sources costs a microsecond). A
+    # plan stands down (MISS) when the fast path has been switched off since.
+    src = (f"def plan(args, kwargs):\n"
+           f"    if ops.native_losses.get(name) is not fn:\n"
+           f"        return MISS\n"
+           f"    res = fn({', '.join(call)})\n"
+           f"    return res if res.dtype == out_dtype else astype(res, out_dtype)\n")
+    ns = {"fn": fn, "ops": ops, "name": name, "MISS": _MISS, "out_dtype": out_dtype, "astype": ops.xp.astype,
+          **consts}
+    exec(src, ns)
+    return ns["plan"]
+
+
+def planned(loss: Any) -> Any:
+    """Cache, per call signature, the one-kernel path of ``loss`` (see above).
+
+    Only for array types a backend has registered in ``PLAN_TYPES`` (whose
+    predicate also turns plans off while ``torch.compile`` traces)."""
+    plans: dict[tuple, Any] = {}
+
+    @functools.wraps(loss)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        ok = PLAN_TYPES.get(type(args[0])) if args else None
+        if ok is None or not ok():
+            return loss(*args, **kwargs)
+        try:
+            key = _signature(args, kwargs)
+            plan = plans.get(key)
+        except (AttributeError, TypeError):  # not an array; an unhashable option
+            return loss(*args, **kwargs)
+        if plan:
+            try:
+                out = plan(args, kwargs)
+            except Exception:  # bad values: the full path raises lossapi's error
+                return loss(*args, **kwargs)
+            return loss(*args, **kwargs) if out is _MISS else out
+        if plan is not None:  # False: this signature has no plan
+            return loss(*args, **kwargs)
+        prev = getattr(_TLS, "rec", None)
+        rec: list[Any] = []
+        _TLS.rec = rec
+        try:
+            out = loss(*args, **kwargs)
+        finally:
+            _TLS.rec = prev
+        if len(plans) >= _MAX_PLANS:
+            plans.clear()
+        plans[key] = _make_plan(rec, out, args, kwargs) or False
+        return out
+
+    call.plans = plans  # type: ignore[attr-defined]  # for tests
+    return call
 
 
 def check_axis(loss: str, axis: Any, ndim: int, what: str = "inputs") -> int:

@@ -41,7 +41,10 @@ from ._common import (
     check_reduction,
     compute_dtype,
     native_loss,
+    no_plan,
+    planned,
     reduce,
+    run_native,
     setup,
 )
 from .backends import resolve
@@ -160,6 +163,7 @@ def _values_readable(ops, x):
 
 
 def _check_label_values(loss, ops, labels, num_classes, ignore_index):
+    no_plan()  # reads values: a call plan would skip this
     if not _values_readable(ops, labels) or math.prod(labels.shape) == 0:
         return
     xp = ops.xp
@@ -192,11 +196,10 @@ def _native_on_labels(loss, ops, dt, labels, num_classes, ignore_index, /, *args
         _check_label_values(loss, ops, labels, num_classes, ignore_index)
         return native_loss(ops, loss, dt, *args, **kwargs)
     try:
-        out = fn(*args, **kwargs)
+        return run_native(ops, loss, fn, dt, args, kwargs)
     except (IndexError, RuntimeError):
         _check_label_values(loss, ops, labels, num_classes, ignore_index)
         raise
-    return out if out.dtype == dt else out.to(dt)
 
 
 # --- shared multiclass pieces ---------------------------------------------------
@@ -342,6 +345,7 @@ def _clamped_log1m(ops, p):
     return xp.where(below, xp.maximum(xp.log1p(-xp.where(below, p, 0.0)), _LOG_FLOOR), _LOG_FLOOR)
 
 
+@planned
 def binary_cross_entropy(probs, target, /, *, weight=None, reduction="mean"):
     """Binary cross-entropy on probabilities (torch's ``binary_cross_entropy``).
 
@@ -403,6 +407,7 @@ def binary_cross_entropy(probs, target, /, *, weight=None, reduction="mean"):
     return reduce(ops, loss, reduction, dt)
 
 
+@planned
 def binary_cross_entropy_with_logits(logits, target, /, *, weight=None, pos_weight=None, reduction="mean"):
     """Binary cross-entropy on logits (torch's ``binary_cross_entropy_with_logits``).
 
@@ -589,6 +594,7 @@ def squared_hinge(scores, target, /, *, reduction="mean"):
 # --- multiclass -----------------------------------------------------------------
 
 
+@planned
 def cross_entropy(logits, target, /, *, axis=-1, weight=None, ignore_index=None, label_smoothing=0.0,
                   reduction="mean"):
     """Softmax cross-entropy with torch's semantics (``F.cross_entropy``).
@@ -658,6 +664,7 @@ def cross_entropy(logits, target, /, *, axis=-1, weight=None, ignore_index=None,
     return reduce(ops, loss, reduction, dt, weights_sum=denom)
 
 
+@planned
 def nll(log_probs, target, /, *, axis=-1, weight=None, ignore_index=None, reduction="mean"):
     """Negative log-likelihood of integer labels (torch's ``F.nll_loss``).
 
@@ -779,6 +786,7 @@ def focal(logits, target, /, *, gamma=2.0, alpha=None, axis=-1, ignore_index=Non
 _FORMS = ("crammer_singer", "weston_watkins")
 
 
+@planned
 def multiclass_hinge(scores, target, /, *, margin=1.0, form="crammer_singer", axis=-1, reduction="mean"):
     """Multiclass hinge loss for integer labels, in either classic form.
 

@@ -17,7 +17,7 @@ import math
 from typing import Any, NamedTuple
 
 from ._common import check_axis as _check_axis
-from ._common import check_choice, check_number, check_shapes, native_loss, reduce, setup
+from ._common import check_choice, check_number, check_shapes, native_loss, planned, reduce, setup
 
 __all__ = [
     "kl_divergence",
@@ -30,6 +30,7 @@ __all__ = [
 
 
 
+@planned
 def kl_divergence(p, q, /, *, axis=-1, reduction="mean"):
     """Kullback-Leibler divergence KL(p ‖ q) between probability vectors.
 
@@ -85,6 +86,7 @@ def kl_divergence(p, q, /, *, axis=-1, reduction="mean"):
     return reduce(ops, xp.sum(terms, axis=axis), reduction, dt)
 
 
+@planned
 def kl_divergence_log(log_p, log_q, /, *, axis=-1, reduction="mean"):
     """KL(p ‖ q) from log-probabilities ``log_p`` and ``log_q``.
 

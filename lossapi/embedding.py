@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 
-from ._common import cast_to, check_choice, check_number, check_reduction, native_loss, reduce, setup
+from ._common import cast_to, check_choice, check_number, check_reduction, native_loss, planned, reduce, setup
 from .backends import resolve
 
 __all__ = [
@@ -226,6 +226,7 @@ def contrastive(x1, x2, similar, /, *, margin=1.0, reduction="mean"):
     return reduce(ops, loss, reduction, dt)
 
 
+@planned
 def triplet(anchor, positive, negative, /, *, margin=1.0, p=2.0, eps=1e-6, swap=False, squared=False,
             reduction="mean"):
     """Triplet margin loss with torch's ``triplet_margin_loss`` semantics.
@@ -414,6 +415,7 @@ def batch_triplet(embeddings, labels, /, *, margin=1.0, mining="batch_hard", p=2
 
 # --- cosine losses ------------------------------------------------------------
 
+@planned
 def cosine_embedding(x1, x2, target, /, *, margin=0.0, reduction="mean"):
     """Cosine embedding loss with torch's ``cosine_embedding_loss`` semantics.
 
@@ -464,6 +466,7 @@ def cosine_embedding(x1, x2, target, /, *, margin=0.0, reduction="mean"):
     return reduce(ops, loss, reduction, dt)
 
 
+@planned
 def cosine_proximity(x1, x2, /, *, axis=-1, reduction="mean"):
     """Negative cosine similarity, ``-cos(x1, x2)`` along ``axis``.
 

@@ -25,7 +25,7 @@ import math
 import operator
 from typing import Any
 
-from ._common import as_float_pred, check_axis, check_number, native_loss, reduce, setup
+from ._common import as_float_pred, check_axis, check_number, native_loss, planned, reduce, setup
 
 __all__ = [
     "margin_ranking",
@@ -100,6 +100,7 @@ def _reverse_cumulative_logsumexp(ops, x, valid):
     return m, xp.log(c)
 
 
+@planned
 def margin_ranking(s1, s2, target, /, *, margin=0.0, reduction="mean"):
     """Margin ranking loss, ``max(0, -target * (s1 - s2) + margin)``.
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from ._common import as_float_pred, cast_to, check_number, compute_dtype, native_loss, reduce, setup
+from ._common import as_float_pred, cast_to, check_number, compute_dtype, native_loss, planned, reduce, setup
 
 __all__ = [
     "mse",
@@ -26,6 +26,7 @@ __all__ = [
 ]
 
 
+@planned
 def mse(pred, target, /, *, reduction="mean"):
     """Mean squared error, ``(pred - target)**2``.
 
@@ -50,6 +51,7 @@ def mse(pred, target, /, *, reduction="mean"):
     return reduce(ops, r * r, reduction, dt)
 
 
+@planned
 def mae(pred, target, /, *, reduction="mean"):
     """Mean absolute error, ``|pred - target|`` (torch's ``l1_loss``).
 
@@ -67,6 +69,7 @@ def mae(pred, target, /, *, reduction="mean"):
     return reduce(ops, ops.abs(pred - target), reduction, dt)
 
 
+@planned
 def huber(pred, target, /, *, delta=1.0, reduction="mean"):
     """Huber loss as in the guide (and ``torch.nn.functional.huber_loss``).
 
@@ -102,6 +105,7 @@ def huber(pred, target, /, *, delta=1.0, reduction="mean"):
     return reduce(ops, 0.5 * (q * q) + delta * (a - q), reduction, dt)
 
 
+@planned
 def smooth_l1(pred, target, /, *, beta=1.0, reduction="mean"):
     """Smooth L1 loss with torch's semantics.
 
@@ -148,6 +152,7 @@ def log_cosh(pred, target, /, *, reduction="mean"):
     return reduce(ops, a + ops.xp.log1p(e * e) - math.log(2.0), reduction, dt)
 
 
+@planned
 def mape(pred, target, /, *, eps=1.17e-6, reduction="mean"):
     """Mean absolute percentage error, ``100 * |pred - target| / |target|``.
 
@@ -189,6 +194,7 @@ def smape(pred, target, /, *, eps=1.17e-6, reduction="mean"):
     return reduce(ops, 200.0 * ops.abs(pred - target) / denom, reduction, dt)
 
 
+@planned
 def msle(pred, target, /, *, reduction="mean"):
     """Mean squared logarithmic error, ``(log1p(pred) - log1p(target))**2``.
 
@@ -210,6 +216,7 @@ def msle(pred, target, /, *, reduction="mean"):
     return reduce(ops, r * r, reduction, dt)
 
 
+@planned
 def pinball(pred, target, /, *, quantile=0.5, reduction="mean"):
     """Pinball (quantile) loss for the ``quantile``-th quantile.
 
@@ -233,6 +240,7 @@ def pinball(pred, target, /, *, quantile=0.5, reduction="mean"):
     return reduce(ops, ops.xp.where(r >= 0, q * r, (q - 1.0) * r), reduction, dt)
 
 
+@planned
 def poisson_nll(pred, target, /, *, log_input=True, full=False, eps=1e-8, reduction="mean"):
     """Poisson negative log-likelihood with torch's semantics.
 

@@ -19,7 +19,12 @@ from typing import Any
 
 from . import _generic
 
-__all__ = ["Ops", "resolve", "PRIMITIVES"]
+__all__ = ["Ops", "resolve", "PRIMITIVES", "PLAN_TYPES"]
+
+# Array types whose calls may be planned (see ``lossapi._common.planned``),
+# each with a predicate that says whether plans may be used now. A backend
+# module registers its type when it is first imported.
+PLAN_TYPES: dict[type, Any] = {}
 
 PRIMITIVES = (
     "abs",

@@ -7,6 +7,11 @@ import math
 import torch
 import torch.nn.functional as F
 
+from . import PLAN_TYPES
+
+# Call plans skip Python checks, which torch.compile must still trace.
+PLAN_TYPES[torch.Tensor] = lambda: not torch.compiler.is_compiling()
+
 
 def abs(xp, x):
     # torch's abs already has derivative 0 at 0, the convention we use.
@@ -61,23 +66,29 @@ def relu(xp, x):
 # Each takes validated arrays already in the compute dtype and returns the
 # reduced value. ATen fuses each into one kernel (forward and backward); their
 # subgradients at the kinks equal lossapi's conventions (0 at r == 0, the
-# linear piece's slope at |r| == delta).
+# linear piece's slope at |r| == delta). The ATen ops are called directly:
+# the F.* wrappers only re-check what lossapi has already validated (shapes,
+# reduction names), a microsecond per call on small inputs; the ops still
+# honour __torch_function__.
+
+_REDUCTION_ENUM = {"none": 0, "mean": 1, "sum": 2}  # ATen's at::Reduction
+_nn = torch._C._nn
 
 
 def loss_mse(pred, target, reduction):
-    return F.mse_loss(pred, target, reduction=reduction)
+    return _nn.mse_loss(pred, target, _REDUCTION_ENUM[reduction])
 
 
 def loss_mae(pred, target, reduction):
-    return F.l1_loss(pred, target, reduction=reduction)
+    return _nn.l1_loss(pred, target, _REDUCTION_ENUM[reduction])
 
 
 def loss_huber(pred, target, reduction, delta):
-    return F.huber_loss(pred, target, reduction=reduction, delta=delta)
+    return _nn.huber_loss(pred, target, _REDUCTION_ENUM[reduction], delta)
 
 
 def loss_smooth_l1(pred, target, reduction, beta):
-    return F.smooth_l1_loss(pred, target, reduction=reduction, beta=beta)
+    return _nn.smooth_l1_loss(pred, target, _REDUCTION_ENUM[reduction], beta)
 
 
 # --- classification fast paths ------------------------------------------------
@@ -100,35 +111,55 @@ def _long(labels):
 
 
 def loss_cross_entropy(logits, labels, reduction, axis, weight, ignore_index, label_smoothing):
-    return F.cross_entropy(_classes_at_1(logits, axis), _long(labels), weight=weight,
-                           ignore_index=_NO_IGNORE if ignore_index is None else ignore_index,
-                           reduction=reduction, label_smoothing=label_smoothing)
+    return _nn.cross_entropy_loss(_classes_at_1(logits, axis), _long(labels), weight, _REDUCTION_ENUM[reduction],
+                                  _NO_IGNORE if ignore_index is None else ignore_index, label_smoothing)
 
 
 def loss_cross_entropy_probs(logits, target, reduction, axis, weight, label_smoothing):
     # torch's probability-target branch: the same composition as lossapi's
     # (smoothed targets times log_softmax, summed over classes), in ATen.
-    return F.cross_entropy(_classes_at_1(logits, axis), _classes_at_1(target, axis), weight=weight,
-                           reduction=reduction, label_smoothing=label_smoothing)
+    return _nn.cross_entropy_loss(_classes_at_1(logits, axis), _classes_at_1(target, axis), weight,
+                                  _REDUCTION_ENUM[reduction], -100, label_smoothing)
 
 
 def loss_nll(log_probs, labels, reduction, axis, weight, ignore_index):
-    return F.nll_loss(_classes_at_1(log_probs, axis), _long(labels), weight=weight,
-                      ignore_index=_NO_IGNORE if ignore_index is None else ignore_index, reduction=reduction)
+    return _nn.nll_loss_nd(_classes_at_1(log_probs, axis), _long(labels), weight, _REDUCTION_ENUM[reduction],
+                           _NO_IGNORE if ignore_index is None else ignore_index)
 
 
 def loss_binary_cross_entropy_with_logits(logits, target, reduction, weight, pos_weight):
-    return F.binary_cross_entropy_with_logits(logits, target, weight=weight, pos_weight=pos_weight,
-                                              reduction=reduction)
+    return torch.binary_cross_entropy_with_logits(logits, target, weight, pos_weight, _REDUCTION_ENUM[reduction])
+
+
+_CLASS_COUNT_WEIGHTS: dict[tuple, torch.Tensor] = {}
+
+
+def _class_count_weight(num_classes, like):
+    # A [C] tensor of C, cached per (C, dtype, device): a constant, never an
+    # input, so sharing it is safe under autograd and the torch.func transforms.
+    key = (num_classes, like.dtype, like.device)
+    w = _CLASS_COUNT_WEIGHTS.get(key)
+    if w is None:
+        if len(_CLASS_COUNT_WEIGHTS) >= 64:
+            _CLASS_COUNT_WEIGHTS.clear()
+        w = _CLASS_COUNT_WEIGHTS[key] = torch.full((num_classes,), float(num_classes), dtype=like.dtype,
+                                                   device=like.device)
+    return w
 
 
 def loss_multiclass_hinge(scores, labels, reduction, axis, margin):
     # Weston-Watkins form only: multi_margin_loss (p=1) is it divided by C.
-    # The kernel takes [N, C]: classes moved last, samples flattened.
+    # Its class weight w[y] multiplies each sample's terms (the mean stays
+    # over samples), so w = C undoes the division inside the kernel, one
+    # multiplication less per call. The kernel takes [N, C]: classes moved
+    # last, samples flattened.
     num_classes = scores.shape[axis]
-    x = torch.movedim(scores, axis, -1).reshape(-1, num_classes)
-    out = F.multi_margin_loss(x, _long(labels).reshape(-1), p=1, margin=margin, reduction=reduction) * num_classes
-    return out.reshape(labels.shape) if reduction == "none" else out
+    if scores.ndim == 2 and axis == 1:
+        x, y = scores, _long(labels)
+    else:
+        x, y = torch.movedim(scores, axis, -1).reshape(-1, num_classes), _long(labels).reshape(-1)
+    out = _nn.multi_margin_loss(x, y, 1, margin, _class_count_weight(num_classes, x), _REDUCTION_ENUM[reduction])
+    return out.reshape(labels.shape) if reduction == "none" and out.shape != labels.shape else out
 
 
 # --- binary cross-entropy on probabilities --------------------------------------
@@ -173,7 +204,7 @@ class _BinaryCrossEntropy(torch.autograd.Function):
 
 def loss_binary_cross_entropy(p, t, reduction, weight):
     if weight is None and not (torch.is_grad_enabled() and (p.requires_grad or t.requires_grad)):
-        return F.binary_cross_entropy(p, t, reduction=reduction)  # no gradient: the fused kernel alone
+        return _nn.binary_cross_entropy(p, t, None, _REDUCTION_ENUM[reduction])  # no gradient: the kernel alone
     out = _BinaryCrossEntropy.apply(p, t)
     if weight is not None:
         out = weight * out
@@ -185,11 +216,7 @@ def loss_binary_cross_entropy(p, t, reduction, weight):
 # --- embedding fast paths -----------------------------------------------------
 # p = 2 triplets and the cosine losses, with lossapi's (torch's) conventions:
 # clamp_min's subgradient at the hinge, min's even split at a swap tie, norm
-# gradients 0 at zero vectors. The ATen ops are called directly (the F.*
-# wrappers only re-check what lossapi has already validated): a few us less
-# per call on small inputs.
-
-_REDUCTION_ENUM = {"none": 0, "mean": 1, "sum": 2}  # ATen's at::Reduction
+# gradients 0 at zero vectors.
 
 
 def loss_triplet(anchor, positive, negative, reduction, margin, eps, swap):
@@ -252,9 +279,11 @@ class _KL(_RowSums):
 
     @staticmethod
     def forward(p, q, axis):
+        # In place, and masked_fill_ / logical_not (p == 0) rather than where
+        # and == 0: no Python-scalar tensors, a few us less on small inputs.
         t = torch.log(p)
         t.sub_(torch.log(q)).mul_(p)
-        return torch.where(p == 0, 0.0, t).sum(axis)
+        return t.masked_fill_(torch.logical_not(p), 0.0).sum(axis)
 
 
     @staticmethod
@@ -277,7 +306,7 @@ class _KLLog(_RowSums):
     @staticmethod
     def forward(a, b, axis):
         t = torch.sub(a, b).mul_(torch.exp(a))
-        return torch.where(torch.isneginf(a), 0.0, t).sum(axis)
+        return t.masked_fill_(torch.isneginf(a), 0.0).sum(axis)
 
 
     @staticmethod
@@ -316,4 +345,4 @@ def loss_kl_divergence_log(log_p, log_q, reduction, axis):
 def loss_poisson_nll(pred, target, reduction, log_input, eps):
     # full=False only (the caller keeps full=True generic: torch's Stirling
     # term gives a NaN target gradient at target == 0).
-    return F.poisson_nll_loss(pred, target, log_input=log_input, full=False, eps=eps, reduction=reduction)
+    return torch.poisson_nll_loss(pred, target, log_input, False, eps, _REDUCTION_ENUM[reduction])
