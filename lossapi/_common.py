@@ -181,22 +181,12 @@ def no_plan() -> None:
 
 
 def _signature(args: tuple, kwargs: dict) -> tuple:
-    # Flat, and unambiguous: each entry starts with a type, which says whether
-    # (value) or (dtype, shape) follows. AttributeError: not an array.
-    # The two loops are written out, not shared through a helper: a function
-    # call per argument would cost a tenth of the plan's whole saving.
-    key: list[Any] = []
-    for a in args:
+    # Flat, and unambiguous: the keyword names first, as one tuple; then per
+    # value its type, which says whether (value) or (dtype, shape) follows.
+    # AttributeError: not an array.
+    key: list[Any] = [tuple(kwargs)]
+    for a in (*args, *kwargs.values()) if kwargs else args:
         t = type(a)
-        key.append(t)
-        if t in _PLAIN:
-            key.append(a)
-        else:
-            key.append(a.dtype)
-            key.append(a.shape)
-    for k, a in kwargs.items():
-        t = type(a)
-        key.append(k)
         key.append(t)
         if t in _PLAIN:
             key.append(a)
