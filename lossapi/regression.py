@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import math
 
-from ._common import as_float_pred, cast_to, check_number, compute_dtype, native_loss, planned, reduce, setup
+from typing import Any
+
+from ._core import validate as v
+from ._core.loss import loss
+from ._core.prepare import Prepared, cast, float_array, prepare
+from ._core.types import Array, Reduction
 
 __all__ = [
     "mse",
@@ -26,7 +31,7 @@ __all__ = [
 ]
 
 
-@planned
+@loss
 def mse(pred, target, /, *, reduction="mean"):
     """Mean squared error, ``(pred - target)**2``.
 
@@ -43,15 +48,15 @@ def mse(pred, target, /, *, reduction="mean"):
       >>> round(float(lossapi.mse(np.array([2.5, 2.8, 4.2]), np.array([2.0, 3.0, 5.0]))), 4)
       0.31
     """
-    ops, dt, pred, target = setup("mse", pred, target, reduction=reduction)
-    fast = native_loss(ops, "mse", dt, pred, target, reduction)
-    if fast is not None:
-        return fast
+    return prepare(pred, target, reduction=reduction).run(_mse)
+
+
+def _mse(a: Prepared, pred: Array, target: Array) -> Array:
     r = pred - target
-    return reduce(ops, r * r, reduction, dt)
+    return r * r
 
 
-@planned
+@loss
 def mae(pred, target, /, *, reduction="mean"):
     """Mean absolute error, ``|pred - target|`` (torch's ``l1_loss``).
 
@@ -62,14 +67,14 @@ def mae(pred, target, /, *, reduction="mean"):
       >>> round(float(lossapi.mae(np.array([2.5, 2.8, 4.2]), np.array([2.0, 3.0, 5.0]))), 6)
       0.5
     """
-    ops, dt, pred, target = setup("mae", pred, target, reduction=reduction)
-    fast = native_loss(ops, "mae", dt, pred, target, reduction)
-    if fast is not None:
-        return fast
-    return reduce(ops, ops.abs(pred - target), reduction, dt)
+    return prepare(pred, target, reduction=reduction).run(_mae)
 
 
-@planned
+def _mae(a: Prepared, pred: Array, target: Array) -> Array:
+    return a.ops.abs(pred - target)
+
+
+@loss
 def huber(pred, target, /, *, delta=1.0, reduction="mean"):
     """Huber loss as in the guide (and ``torch.nn.functional.huber_loss``).
 
@@ -88,11 +93,11 @@ def huber(pred, target, /, *, delta=1.0, reduction="mean"):
       >>> round(float(lossapi.huber(np.array([0.0, 3.0]), np.array([0.5, 0.0]))), 4)
       1.3125
     """
-    delta = check_number("huber", "delta", delta, low=0.0, low_open=True)
-    ops, dt, pred, target = setup("huber", pred, target, reduction=reduction)
-    fast = native_loss(ops, "huber", dt, pred, target, reduction, delta=delta)
-    if fast is not None:
-        return fast
+    delta = v.positive("delta", delta)
+    return prepare(pred, target, reduction=reduction).run(_huber, delta=delta)
+
+
+def _huber(a: Prepared, pred: Array, target: Array, *, delta: float) -> Array:
     # q = min(|r|, delta) splits the loss into its quadratic and linear parts
     # without a where, which XLA fuses into the reduction (no input-sized
     # temporary under jax.jit); the slope at |r| == delta is delta however a
@@ -100,12 +105,12 @@ def huber(pred, target, /, *, delta=1.0, reduction="mean"):
     # q * d|r|/dr + delta * (d|r|/dr - dq/dr) = 0 whatever the backend's
     # d|r|/dr there, so the plain xp.abs will do.
     # 0.5 * (q * q), not (0.5 * q) * q: XLA:CPU runs the former 25% faster.
-    a = ops.xp.abs(pred - target)
-    q = ops.xp.minimum(a, delta)
-    return reduce(ops, 0.5 * (q * q) + delta * (a - q), reduction, dt)
+    r = a.xp.abs(pred - target)
+    q = a.xp.minimum(r, delta)
+    return 0.5 * (q * q) + delta * (r - q)
 
 
-@planned
+@loss
 def smooth_l1(pred, target, /, *, beta=1.0, reduction="mean"):
     """Smooth L1 loss with torch's semantics.
 
@@ -120,18 +125,19 @@ def smooth_l1(pred, target, /, *, beta=1.0, reduction="mean"):
       >>> round(float(lossapi.smooth_l1(np.array([2.5, 2.8, 4.2]), np.array([2.0, 3.0, 5.0]))), 4)
       0.155
     """
-    beta = check_number("smooth_l1", "beta", beta, low=0.0)
-    ops, dt, pred, target = setup("smooth_l1", pred, target, reduction=reduction)
-    fast = native_loss(ops, "smooth_l1", dt, pred, target, reduction, beta=beta)
-    if fast is not None:
-        return fast
+    beta = v.number("beta", beta, low=0.0)
+    return prepare(pred, target, reduction=reduction).run(_smooth_l1, beta=beta)
+
+
+def _smooth_l1(a: Prepared, pred: Array, target: Array, *, beta: float) -> Array:
     r = pred - target
-    a = ops.abs(r)
+    m = a.ops.abs(r)
     if beta == 0.0:
-        return reduce(ops, a, reduction, dt)
-    return reduce(ops, ops.xp.where(a < beta, 0.5 * r * r / beta, a - 0.5 * beta), reduction, dt)
+        return m
+    return a.xp.where(m < beta, 0.5 * r * r / beta, m - 0.5 * beta)
 
 
+@loss
 def log_cosh(pred, target, /, *, reduction="mean"):
     """Log-cosh loss, ``log(cosh(pred - target))``.
 
@@ -144,15 +150,18 @@ def log_cosh(pred, target, /, *, reduction="mean"):
       >>> round(float(lossapi.log_cosh(np.array([2.5, 2.8, 4.2]), np.array([2.0, 3.0, 5.0]))), 4)
       0.1436
     """
-    ops, dt, pred, target = setup("log_cosh", pred, target, reduction=reduction)
-    a = ops.abs(pred - target)
+    return prepare(pred, target, reduction=reduction).run(_log_cosh)
+
+
+def _log_cosh(a: Prepared, pred: Array, target: Array) -> Array:
+    m = a.ops.abs(pred - target)
     # exp(-|r|)**2 rather than exp(-2|r|): -2|r| itself overflows near the
     # float32 maximum, exp(-|r|) is in [0, 1].
-    e = ops.xp.exp(-a)
-    return reduce(ops, a + ops.xp.log1p(e * e) - math.log(2.0), reduction, dt)
+    e = a.xp.exp(-m)
+    return m + a.xp.log1p(e * e) - math.log(2.0)
 
 
-@planned
+@loss
 def mape(pred, target, /, *, eps=1.17e-6, reduction="mean"):
     """Mean absolute percentage error, ``100 * |pred - target| / |target|``.
 
@@ -166,16 +175,16 @@ def mape(pred, target, /, *, eps=1.17e-6, reduction="mean"):
       >>> round(float(lossapi.mape(np.array([2.5, 2.8, 4.2]), np.array([2.0, 3.0, 5.0]))), 4)
       15.8889
     """
-    eps = check_number("mape", "eps", eps, low=0.0, low_open=True)
-    ops, dt, pred, target = setup("mape", pred, target, reduction=reduction)
-    fast = native_loss(ops, "mape", dt, pred, target, reduction, eps=eps)
-    if fast is not None:
-        return fast
-    xp = ops.xp
-    denom = xp.maximum(ops.abs(target), xp.full_like(target, eps))
-    return reduce(ops, 100.0 * ops.abs(pred - target) / denom, reduction, dt)
+    eps = v.positive("eps", eps)
+    return prepare(pred, target, reduction=reduction).run(_mape, eps=eps)
 
 
+def _mape(a: Prepared, pred: Array, target: Array, *, eps: float) -> Array:
+    denom = a.xp.maximum(a.ops.abs(target), a.xp.full_like(target, eps))
+    return 100.0 * a.ops.abs(pred - target) / denom
+
+
+@loss
 def smape(pred, target, /, *, eps=1.17e-6, reduction="mean"):
     """Symmetric MAPE in percent: ``100 * 2|r| / (|pred| + |target|)``.
 
@@ -187,14 +196,17 @@ def smape(pred, target, /, *, eps=1.17e-6, reduction="mean"):
       >>> round(float(lossapi.smape(np.array([1.0, 3.0]), np.array([1.0, 1.0]))), 4)
       50.0
     """
-    eps = check_number("smape", "eps", eps, low=0.0, low_open=True)
-    ops, dt, pred, target = setup("smape", pred, target, reduction=reduction)
-    xp = ops.xp
-    denom = xp.maximum(ops.abs(pred) + ops.abs(target), xp.full_like(target, eps))
-    return reduce(ops, 200.0 * ops.abs(pred - target) / denom, reduction, dt)
+    eps = v.positive("eps", eps)
+    return prepare(pred, target, reduction=reduction).run(_smape, eps=eps)
 
 
-@planned
+def _smape(a: Prepared, pred: Array, target: Array, *, eps: float) -> Array:
+    ops = a.ops
+    denom = a.xp.maximum(ops.abs(pred) + ops.abs(target), a.xp.full_like(target, eps))
+    return 200.0 * ops.abs(pred - target) / denom
+
+
+@loss
 def msle(pred, target, /, *, reduction="mean"):
     """Mean squared logarithmic error, ``(log1p(pred) - log1p(target))**2``.
 
@@ -206,17 +218,17 @@ def msle(pred, target, /, *, reduction="mean"):
       >>> round(float(lossapi.msle(np.array([np.e - 1]), np.array([0.0]))), 4)
       1.0
     """
-    ops, dt, pred, target = setup("msle", pred, target, reduction=reduction)
-    fast = native_loss(ops, "msle", dt, pred, target, reduction)
-    if fast is not None:
-        return fast
-    xp = ops.xp
+    return prepare(pred, target, reduction=reduction).run(_msle)
+
+
+def _msle(a: Prepared, pred: Array, target: Array) -> Array:
+    xp = a.xp
     zero = xp.zeros_like(pred)
     r = xp.log1p(xp.where(pred > 0, pred, zero)) - xp.log1p(xp.where(target > 0, target, zero))
-    return reduce(ops, r * r, reduction, dt)
+    return r * r
 
 
-@planned
+@loss
 def pinball(pred, target, /, *, quantile=0.5, reduction="mean"):
     """Pinball (quantile) loss for the ``quantile``-th quantile.
 
@@ -231,16 +243,16 @@ def pinball(pred, target, /, *, quantile=0.5, reduction="mean"):
       >>> round(float(lossapi.pinball(np.array([0.0, 0.0]), np.array([1.0, -1.0]), quantile=0.9)), 4)
       0.5
     """
-    q = check_number("pinball", "quantile", quantile, low=0.0, high=1.0)
-    ops, dt, pred, target = setup("pinball", pred, target, reduction=reduction)
-    fast = native_loss(ops, "pinball", dt, pred, target, reduction, quantile=q)
-    if fast is not None:
-        return fast
+    q = v.number("quantile", quantile, low=0.0, high=1.0)
+    return prepare(pred, target, reduction=reduction).run(_pinball, quantile=q)
+
+
+def _pinball(a: Prepared, pred: Array, target: Array, *, quantile: float) -> Array:
     r = target - pred
-    return reduce(ops, ops.xp.where(r >= 0, q * r, (q - 1.0) * r), reduction, dt)
+    return a.xp.where(r >= 0, quantile * r, (quantile - 1.0) * r)
 
 
-@planned
+@loss
 def poisson_nll(pred, target, /, *, log_input=True, full=False, eps=1e-8, reduction="mean"):
     """Poisson negative log-likelihood with torch's semantics.
 
@@ -254,17 +266,14 @@ def poisson_nll(pred, target, /, *, log_input=True, full=False, eps=1e-8, reduct
       >>> round(float(lossapi.poisson_nll(np.array([1.5, 0.5, 2.0]), np.array([5.0, 1.0, 7.0]))), 4)
       -2.8268
     """
-    eps = check_number("poisson_nll", "eps", eps, low=0.0)
+    eps = v.number("eps", eps, low=0.0)
     if not isinstance(log_input, bool) or not isinstance(full, bool):
-        raise TypeError("poisson_nll: log_input and full must be bool")
-    ops, dt, pred, target = setup("poisson_nll", pred, target, reduction=reduction)
-    # No fast path for full=True: torch's kernel gives a NaN target gradient
-    # at target == 0 (0 * log 0 under its mask), the generic code 0.
-    if not full:
-        fast = native_loss(ops, "poisson_nll", dt, pred, target, reduction, log_input=log_input, eps=eps)
-        if fast is not None:
-            return fast
-    xp = ops.xp
+        raise v.BadType("log_input and full must be bool")
+    return prepare(pred, target, reduction=reduction).run(_poisson_nll, log_input=log_input, full=full, eps=eps)
+
+
+def _poisson_nll(a: Prepared, pred: Array, target: Array, *, log_input: bool, full: bool, eps: float) -> Array:
+    xp = a.xp
     if log_input:
         loss = xp.exp(pred) - target * pred
     else:
@@ -274,9 +283,10 @@ def poisson_nll(pred, target, /, *, log_input=True, full=False, eps=1e-8, reduct
         t = xp.where(big, target, xp.ones_like(target))
         stirling = t * xp.log(t) - t + 0.5 * xp.log(2.0 * math.pi * t)
         loss = loss + xp.where(big, stirling, xp.zeros_like(t))
-    return reduce(ops, loss, reduction, dt)
+    return loss
 
 
+@loss
 def gaussian_nll(mean, target, var, /, *, full=False, eps=1e-6, reduction="mean"):
     """Gaussian negative log-likelihood with torch's semantics.
 
@@ -291,23 +301,24 @@ def gaussian_nll(mean, target, var, /, *, full=False, eps=1e-6, reduction="mean"
       >>> round(float(lossapi.gaussian_nll(np.array([0.0]), np.array([1.0]), np.array([1.0]))), 4)
       0.5
     """
-    loss_name = "gaussian_nll"
-    eps = check_number(loss_name, "eps", eps, low=0.0)
+    eps = v.number("eps", eps, low=0.0)
     if not isinstance(full, bool):
-        raise TypeError("gaussian_nll: full must be bool")
-    ops, dt, mean, target = setup(loss_name, mean, target, names=("mean", "target"), reduction=reduction)
-    xp = ops.xp
-    as_float_pred(loss_name, ops, var, "var")
-    var = cast_to(loss_name, ops, var, compute_dtype(ops, dt), "var")
+        raise v.BadType("full must be bool")
+    a = prepare(mean, target, reduction=reduction, extra=(var,))
+    float_array(a.ops, var, "var")
+    var = cast(a.ops, var, a.dtype, "var")
     ts, vs = tuple(target.shape), tuple(var.shape)
     if vs != ts:
         if target.ndim >= 1 and vs == ts[:-1]:
-            var = xp.expand_dims(var, axis=-1)
+            var = a.xp.expand_dims(var, axis=-1)
         elif not (target.ndim >= 1 and vs == ts[:-1] + (1,)):
-            raise ValueError(
-                f"{loss_name}: var has shape {vs} but must have target's shape {ts}, "
-                f"or that shape with the last axis of size 1 or removed"
-            )
+            raise v.BadValue(f"var has shape {vs} but must have target's shape {ts}, "
+                             "or that shape with the last axis of size 1 or removed")
+    return a.run(_gaussian_nll, var=var, full=full, eps=eps)
+
+
+def _gaussian_nll(a: Prepared, mean: Array, target: Array, *, var: Array, full: bool, eps: float) -> Array:
+    ops, xp = a.ops, a.xp
     # Clamp the value, pass the gradient through (torch clamps under no_grad).
     var = var + ops.stop_gradient(xp.maximum(var, xp.full_like(var, eps)) - var)
     # One expression with an unnamed residual, freed once squared: eager
@@ -317,4 +328,4 @@ def gaussian_nll(mean, target, var, /, *, full=False, eps=1e-6, reduction="mean"
     loss = 0.5 * (xp.log(var) + (mean - target) ** 2 / var)
     if full:
         loss = loss + 0.5 * math.log(2.0 * math.pi)
-    return reduce(ops, loss, reduction, dt)
+    return loss

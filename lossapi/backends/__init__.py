@@ -1,11 +1,20 @@
-"""The backend layer: namespace resolution and the primitives a loss needs.
+"""The backend layer: namespace resolution, primitives and kernel tables.
 
-A loss calls :func:`resolve` on its array arguments and gets an :class:`Ops`:
-``ops.xp`` is the array-API namespace of the inputs (through array-api-compat)
-and ``ops.<primitive>`` are the primitives the standard lacks or does slowly.
-Each primitive has one generic implementation (``_generic``) and optional
-native overrides, one module per backend, imported only when arrays of that
-backend are first seen: importing lossapi imports no array framework.
+A loss's preparation step calls :func:`resolve` on its array arguments and
+gets an :class:`Ops`: ``ops.xp`` is the array-API namespace of the inputs
+(through array-api-compat) and ``ops.<primitive>`` are the primitives the
+standard lacks or does slowly. Each primitive has one generic implementation
+(``_generic``); a backend module (one per library, imported only when arrays
+of that library are first seen, so importing lossapi imports no framework)
+declares two explicit tables:
+
+* ``PRIMITIVES``: primitive name -> native override;
+* ``KERNELS``: loss name -> :class:`Kernel`, a fused kernel that replaces the
+  whole loss (its argument contract, when it applies, which value checks it
+  makes itself, how its errors translate).
+
+Nothing is discovered by naming convention; ``lossapi._core.loss.dispatch``
+is the one place the kernel tables are consulted.
 
 The result is cached per tuple of input types, so steady-state dispatch is a
 dictionary lookup.
@@ -15,11 +24,13 @@ from __future__ import annotations
 
 import functools
 import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from . import _generic
 
-__all__ = ["Ops", "resolve", "PRIMITIVES", "PLAN_TYPES"]
+__all__ = ["Ops", "Kernel", "resolve", "PRIMITIVES", "PLAN_TYPES"]
 
 # Array types whose calls may be planned (see ``lossapi._common.planned``),
 # each with a predicate that says whether plans may be used now. A backend
@@ -39,7 +50,42 @@ PRIMITIVES = (
     "matmul",
     "stop_gradient",
     "relu",
+    "sigmoid_cross_entropy",
 )
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """One row of a backend's ``KERNELS`` table: a native kernel for a loss.
+
+    The argument contract, the same for every row: ``fn(*arrays,
+    reduction=..., **{name: options[name] for name in options})`` returns the
+    loss's reduced value. ``arrays`` are the loss's prepared arrays
+    (``Prepared.arrays``: validated, floating ones in the compute dtype,
+    integer labels as given) in the loss's argument order; ``options`` names
+    the keyword options (of those the loss passes to ``Prepared.run``) that
+    the kernel takes. Its subgradients at every kink must equal the generic
+    code's (``tests/test_kernels.py`` puts inputs on the kinks).
+
+    Attributes:
+      fn: the kernel.
+      options: the option names ``fn`` takes besides ``reduction``.
+      when: ``when(prepared, options)`` says whether the kernel applies to a
+        call (e.g. only for integer labels); None: always.
+      checks: kinds of value check (``ValueCheck.kind``) the kernel makes
+        itself, so lossapi's Python check is not run before it (it still runs
+        after a kernel error, for lossapi's message). Only such declared
+        checks may be skipped on a planned call.
+      errors: ``errors(exc)`` gives the message of lossapi's ``ValueError``
+        for a kernel exception the value checks did not explain, or None to
+        re-raise it.
+    """
+
+    fn: Callable[..., Any]
+    options: tuple[str, ...] = ()
+    when: Callable[[Any, dict], bool] | None = None
+    checks: frozenset[str] = frozenset()
+    errors: Callable[[Exception], str | None] | None = None
 
 
 class Ops:
@@ -55,15 +101,19 @@ class Ops:
         self.name = name
         self.xp = xp
         native = _native_module(name)
+        overrides = getattr(native, "PRIMITIVES", {})
+        unknown = set(overrides) - set(PRIMITIVES)
+        if unknown:  # pragma: no cover - a backend module's table is wrong
+            raise AssertionError(f"backend {name} overrides unknown primitives {sorted(unknown)}")
         for prim in PRIMITIVES:
-            impl = getattr(native, prim, None) or getattr(_generic, prim)
+            impl = overrides.get(prim) or getattr(_generic, prim)
             setattr(self, prim, functools.partial(impl, xp))
-        # Whole-loss fast paths: a backend module's ``loss_<name>`` functions
-        # route a loss to the framework's own fused kernel (same values and
-        # gradients; the tests and the conformance harness check both paths).
-        self.native_losses: dict[str, Any] = {
-            n[len("loss_"):]: f for n, f in vars(native or _generic).items() if n.startswith("loss_")
-        }
+        # Whole-loss kernels: the framework's own fused kernel for a loss
+        # (same values and gradients; tests/test_kernels.py checks both paths).
+        self.kernels: dict[str, Kernel] = dict(getattr(native, "KERNELS", {}))
+        # Whether an array's values can be read without a device sync or
+        # breaking a trace (for value checks such as label ranges).
+        self.values_readable: Callable[[Any], bool] = getattr(native, "values_readable", _never)
         self._kinds: dict[Any, str] = {}
 
     def kind(self, dtype: Any) -> str:
@@ -88,6 +138,10 @@ class Ops:
 
     def __repr__(self) -> str:
         return f"Ops({self.name!r})"
+
+
+def _never(x: Any) -> bool:
+    return False
 
 
 def _native_module(name: str):

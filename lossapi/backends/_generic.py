@@ -7,8 +7,6 @@ modules override them where a native kernel is faster or more stable.
 
 from __future__ import annotations
 
-import math
-
 
 def abs(xp, x):
     # x * sign(x) equals |x| and has derivative sign(x): 0 at x == 0 on every
@@ -92,4 +90,8 @@ def relu(xp, x):
     return xp.where(x > 0, x, xp.zeros_like(x))
 
 
-LOG2 = math.log(2.0)
+def sigmoid_cross_entropy(xp, x, t):
+    # Elementwise binary cross-entropy on logits, t * softplus(-x) + (1 - t) *
+    # softplus(x): two softplus terms (never x - log_sigmoid(x)), so no
+    # cancellation for x << 0.
+    return t * softplus(xp, -x) + (1.0 - t) * softplus(xp, x)

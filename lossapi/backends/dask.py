@@ -31,3 +31,6 @@ def take_along_axis(xp, x, indices, axis=-1):
         lambda a, i: chunk_xp.take_along_axis(a, i, axis=axis),
         x, indices, dtype=x.dtype, chunks=indices.chunks, meta=x._meta,
     )
+
+
+PRIMITIVES = {"take_along_axis": take_along_axis}

@@ -43,3 +43,16 @@ def stop_gradient(xp, x):
 
 def relu(xp, x):
     return jax.nn.relu(x)  # a max that XLA fuses into reductions; derivative 0 at 0
+
+
+PRIMITIVES = {
+    "logsumexp": logsumexp,
+    "log_softmax": log_softmax,
+    "softplus": softplus,
+    "log_sigmoid": log_sigmoid,
+    "sigmoid": sigmoid,
+    "take_along_axis": take_along_axis,
+    "matmul": matmul,
+    "stop_gradient": stop_gradient,
+    "relu": relu,
+}

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import PLAN_TYPES
+from . import PLAN_TYPES, Kernel
 
 PLAN_TYPES[np.ndarray] = lambda: True
+
+
+def values_readable(x):
+    return True
 
 
 def abs(xp, x):
@@ -25,7 +29,7 @@ def relu(xp, x):
     return np.maximum(x, 0.0).astype(x.dtype, copy=False)
 
 
-# --- whole-loss fast paths ---------------------------------------------------
+# --- whole-loss kernels ---------------------------------------------------
 # NumPy has no autodiff, so a fast path may work in place on buffers it owns
 # (never on its inputs). Each streams its inputs once, in blocks of _BLOCK
 # elements: the temporaries of one block stay in the CPU cache, so a loss costs
@@ -93,7 +97,7 @@ def _dot_self(x):
     return np.sum(np.multiply(x, x, out=x))
 
 
-def loss_mse(pred, target, reduction):
+def mse(pred, target, reduction):
     def values(out, s, p, t):
         np.subtract(p, t, out=out)
         np.multiply(out, out, out=out)
@@ -104,7 +108,7 @@ def loss_mse(pred, target, reduction):
     return _stream(values, reduction, (pred, target), nbuf=0, block_sum=block_sum)
 
 
-def loss_mae(pred, target, reduction):
+def mae(pred, target, reduction):
     def values(out, s, p, t):
         np.subtract(p, t, out=out)
         np.abs(out, out=out)
@@ -112,7 +116,7 @@ def loss_mae(pred, target, reduction):
     return _stream(values, reduction, (pred, target), nbuf=0)
 
 
-def loss_mape(pred, target, reduction, eps):
+def mape(pred, target, reduction, eps):
     def values(out, s, p, t):
         (d,) = s
         np.subtract(p, t, out=out)
@@ -148,7 +152,7 @@ def _msle_values(out, d, zero, p, t):
     return np.log1p(out, out=out)
 
 
-def loss_msle(pred, target, reduction):
+def msle(pred, target, reduction):
     zero = _full(min(pred.size, _BLOCK), 0.0, pred.dtype)
 
     def values(out, s, p, t):
@@ -161,7 +165,7 @@ def loss_msle(pred, target, reduction):
     return _stream(values, reduction, (pred, target), block_sum=block_sum)
 
 
-def loss_pinball(pred, target, reduction, quantile):
+def pinball(pred, target, reduction, quantile):
     # max(q r, (q - 1) r) is the generic where(r >= 0, q r, (q - 1) r) for
     # 0 <= q <= 1, with the same two products (NaN and inf included).
     def values(out, s, p, t):
@@ -174,7 +178,7 @@ def loss_pinball(pred, target, reduction, quantile):
     return _stream(values, reduction, (pred, target))
 
 
-def loss_poisson_nll(pred, target, reduction, log_input, eps):
+def poisson_nll(pred, target, reduction, log_input, eps):
     def values(out, s, p, t):
         (d,) = s
         if log_input:
@@ -187,3 +191,17 @@ def loss_poisson_nll(pred, target, reduction, log_input, eps):
             np.subtract(p, d, out=out)
 
     return _stream(values, reduction, (pred, target))
+
+
+# --- the tables -------------------------------------------------------------------
+
+PRIMITIVES = {"abs": abs, "softplus": softplus, "log_sigmoid": log_sigmoid, "relu": relu}
+
+KERNELS = {
+    "mse": Kernel(mse),
+    "mae": Kernel(mae),
+    "mape": Kernel(mape, ("eps",)),
+    "msle": Kernel(msle),
+    "pinball": Kernel(pinball, ("quantile",)),
+    "poisson_nll": Kernel(poisson_nll, ("log_input", "eps"), when=lambda a, o: not o["full"]),
+}

@@ -1,4 +1,12 @@
-"""PyTorch overrides: ATen's fused kernels (one pass, native backward)."""
+"""PyTorch: native primitives and ATen's fused loss kernels (one pass, native
+backward), declared in the PRIMITIVES and KERNELS tables at the end.
+
+Public APIs only (``torch.*``, ``torch.nn.functional``). The ``F.*`` loss
+wrappers re-check what lossapi has already validated (shapes, reduction
+names); that costs about a microsecond per call on small inputs (see
+benchmarks/README.md), and keeps lossapi off private bindings whose
+behaviour may change without notice.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +15,16 @@ import math
 import torch
 import torch.nn.functional as F
 
-from . import PLAN_TYPES
+from . import PLAN_TYPES, Kernel
 
 # Call plans skip Python checks, which torch.compile must still trace.
 PLAN_TYPES[torch.Tensor] = lambda: not torch.compiler.is_compiling()
+
+
+def values_readable(x):
+    """Label values are read only on the CPU and outside torch.compile: no
+    device sync, no graph break."""
+    return x.device.type == "cpu" and not torch.compiler.is_compiling()
 
 
 def abs(xp, x):
@@ -40,6 +54,11 @@ def sigmoid(xp, x):
     return torch.sigmoid(x)
 
 
+def sigmoid_cross_entropy(xp, x, t):
+    # One fused kernel, forward and backward.
+    return F.binary_cross_entropy_with_logits(x, t, reduction="none")
+
+
 def take_along_axis(xp, x, indices, axis=-1):
     # gather takes int64 (or int32) indices only; uint8/int16 labels are widened.
     if indices.dtype not in (torch.int64, torch.int32):
@@ -62,39 +81,40 @@ def relu(xp, x):
     return torch.relu(x)  # derivative 0 at 0
 
 
-# --- whole-loss fast paths ---------------------------------------------------
-# Each takes validated arrays already in the compute dtype and returns the
-# reduced value. ATen fuses each into one kernel (forward and backward); their
-# subgradients at the kinks equal lossapi's conventions (0 at r == 0, the
-# linear piece's slope at |r| == delta). The ATen ops are called directly:
-# the F.* wrappers only re-check what lossapi has already validated (shapes,
-# reduction names), a microsecond per call on small inputs; the ops still
-# honour __torch_function__.
-
-_REDUCTION_ENUM = {"none": 0, "mean": 1, "sum": 2}  # ATen's at::Reduction
-_nn = torch._C._nn
+# --- whole-loss kernels -----------------------------------------------------------
+# Each takes the prepared arrays (validated, in the compute dtype) and
+# returns the reduced value, as lossapi.backends.Kernel describes. Their
+# subgradients at the kinks equal lossapi's conventions (tests/test_kernels.py
+# checks inputs on every kink).
 
 
-def loss_mse(pred, target, reduction):
-    return _nn.mse_loss(pred, target, _REDUCTION_ENUM[reduction])
+def mse(pred, target, reduction):
+    return F.mse_loss(pred, target, reduction=reduction)
 
 
-def loss_mae(pred, target, reduction):
-    return _nn.l1_loss(pred, target, _REDUCTION_ENUM[reduction])
+def mae(pred, target, reduction):
+    return F.l1_loss(pred, target, reduction=reduction)
 
 
-def loss_huber(pred, target, reduction, delta):
-    return _nn.huber_loss(pred, target, _REDUCTION_ENUM[reduction], delta)
+def huber(pred, target, reduction, delta):
+    return F.huber_loss(pred, target, reduction=reduction, delta=delta)
 
 
-def loss_smooth_l1(pred, target, reduction, beta):
-    return _nn.smooth_l1_loss(pred, target, _REDUCTION_ENUM[reduction], beta)
+def smooth_l1(pred, target, reduction, beta):
+    return F.smooth_l1_loss(pred, target, reduction=reduction, beta=beta)
 
 
-# --- classification fast paths ------------------------------------------------
-# Integer class labels only (the caller sends probability targets to the
-# generic code, checks shapes, options and, where it can, label values).
-# torch wants the classes on axis 1.
+def poisson_nll(pred, target, reduction, log_input, eps):
+    # full=False only (the row's `when`): torch's Stirling term gives a NaN
+    # target gradient at target == 0, the generic code 0.
+    return F.poisson_nll_loss(pred, target, log_input=log_input, full=False, eps=eps, reduction=reduction)
+
+
+# --- classification -------------------------------------------------------------------
+# torch wants the classes on axis 1. Its kernels check label values on the
+# CPU themselves (the rows declare checks={"labels"}): that saves two
+# reductions and a host read per call; on an error the dispatcher runs
+# lossapi's check, which raises its ValueError naming the label.
 
 # ignore_index=None: torch's kernels take an int64 ignore_index, so pass the
 # one int64 label value that is never a class (torch skips it rather than
@@ -110,25 +130,23 @@ def _long(labels):
     return labels if labels.dtype == torch.int64 else labels.long()
 
 
-def loss_cross_entropy(logits, labels, reduction, axis, weight, ignore_index, label_smoothing):
-    return _nn.cross_entropy_loss(_classes_at_1(logits, axis), _long(labels), weight, _REDUCTION_ENUM[reduction],
-                                  _NO_IGNORE if ignore_index is None else ignore_index, label_smoothing)
+def cross_entropy(logits, target, reduction, axis, weight, ignore_index, label_smoothing):
+    if target.is_floating_point():  # probabilities: torch's own branch of the same composition
+        target, ignore_index = _classes_at_1(target, axis), -100
+    else:
+        target = _long(target)
+        ignore_index = _NO_IGNORE if ignore_index is None else ignore_index
+    return F.cross_entropy(_classes_at_1(logits, axis), target, weight, ignore_index=ignore_index,
+                           reduction=reduction, label_smoothing=label_smoothing)
 
 
-def loss_cross_entropy_probs(logits, target, reduction, axis, weight, label_smoothing):
-    # torch's probability-target branch: the same composition as lossapi's
-    # (smoothed targets times log_softmax, summed over classes), in ATen.
-    return _nn.cross_entropy_loss(_classes_at_1(logits, axis), _classes_at_1(target, axis), weight,
-                                  _REDUCTION_ENUM[reduction], -100, label_smoothing)
+def nll(log_probs, labels, reduction, axis, weight, ignore_index):
+    return F.nll_loss(_classes_at_1(log_probs, axis), _long(labels), weight,
+                      ignore_index=_NO_IGNORE if ignore_index is None else ignore_index, reduction=reduction)
 
 
-def loss_nll(log_probs, labels, reduction, axis, weight, ignore_index):
-    return _nn.nll_loss_nd(_classes_at_1(log_probs, axis), _long(labels), weight, _REDUCTION_ENUM[reduction],
-                           _NO_IGNORE if ignore_index is None else ignore_index)
-
-
-def loss_binary_cross_entropy_with_logits(logits, target, reduction, weight, pos_weight):
-    return torch.binary_cross_entropy_with_logits(logits, target, weight, pos_weight, _REDUCTION_ENUM[reduction])
+def binary_cross_entropy_with_logits(logits, target, reduction, weight, pos_weight):
+    return F.binary_cross_entropy_with_logits(logits, target, weight, reduction=reduction, pos_weight=pos_weight)
 
 
 _CLASS_COUNT_WEIGHTS: dict[tuple, torch.Tensor] = {}
@@ -147,18 +165,18 @@ def _class_count_weight(num_classes, like):
     return w
 
 
-def loss_multiclass_hinge(scores, labels, reduction, axis, margin):
+def multiclass_hinge(scores, labels, reduction, axis, margin):
     # Weston-Watkins form only: multi_margin_loss (p=1) is it divided by C.
     # Its class weight w[y] multiplies each sample's terms (the mean stays
-    # over samples), so w = C undoes the division inside the kernel, one
-    # multiplication less per call. The kernel takes [N, C]: classes moved
-    # last, samples flattened.
+    # over samples), so w = C undoes the division inside the kernel. The
+    # kernel takes [N, C]: classes moved last, samples flattened.
     num_classes = scores.shape[axis]
     if scores.ndim == 2 and axis == 1:
         x, y = scores, _long(labels)
     else:
         x, y = torch.movedim(scores, axis, -1).reshape(-1, num_classes), _long(labels).reshape(-1)
-    out = _nn.multi_margin_loss(x, y, 1, margin, _class_count_weight(num_classes, x), _REDUCTION_ENUM[reduction])
+    out = F.multi_margin_loss(x, y, p=1, margin=margin, weight=_class_count_weight(num_classes, x),
+                              reduction=reduction)
     return out.reshape(labels.shape) if reduction == "none" and out.shape != labels.shape else out
 
 
@@ -202,9 +220,9 @@ class _BinaryCrossEntropy(torch.autograd.Function):
         return gp, gt
 
 
-def loss_binary_cross_entropy(p, t, reduction, weight):
+def binary_cross_entropy(p, t, reduction, weight):
     if weight is None and not (torch.is_grad_enabled() and (p.requires_grad or t.requires_grad)):
-        return _nn.binary_cross_entropy(p, t, None, _REDUCTION_ENUM[reduction])  # no gradient: the kernel alone
+        return F.binary_cross_entropy(p, t, reduction=reduction)  # no gradient: the kernel alone
     out = _BinaryCrossEntropy.apply(p, t)
     if weight is not None:
         out = weight * out
@@ -213,40 +231,46 @@ def loss_binary_cross_entropy(p, t, reduction, weight):
     return out.sum() if reduction == "sum" else out.mean()
 
 
-# --- embedding fast paths -----------------------------------------------------
+def _bce_errors(e):
+    if "between 0 and 1" in str(e):  # torch's range check (on CPU; CUDA asserts)
+        return "probs must hold probabilities in [0, 1]; pass logits to binary_cross_entropy_with_logits"
+    return None
+
+
+# --- embedding -----------------------------------------------------------------------
 # p = 2 triplets and the cosine losses, with lossapi's (torch's) conventions:
 # clamp_min's subgradient at the hinge, min's even split at a swap tie, norm
 # gradients 0 at zero vectors.
 
 
-def loss_triplet(anchor, positive, negative, reduction, margin, eps, swap):
-    return torch.triplet_margin_loss(anchor, positive, negative, margin, 2.0, eps, swap, _REDUCTION_ENUM[reduction])
+def triplet(anchor, positive, negative, reduction, margin, eps, swap):
+    return F.triplet_margin_loss(anchor, positive, negative, margin=margin, p=2.0, eps=eps, swap=swap,
+                                 reduction=reduction)
 
 
-def loss_cosine_proximity(x1, x2, reduction, axis):
-    out = torch.cosine_similarity(x1, x2, axis, 1e-8)
+def cosine_proximity(x1, x2, reduction, axis):
+    out = F.cosine_similarity(x1, x2, axis, 1e-8)
     if reduction == "none":
         return -out
     return -out.sum() if reduction == "sum" else -out.mean()
 
 
-def loss_cosine_embedding(x1, x2, target, reduction, margin):
-    red = _REDUCTION_ENUM[reduction]
+def cosine_embedding(x1, x2, target, reduction, margin):
     if x1.ndim <= 2:
-        return torch.cosine_embedding_loss(x1, x2, target, margin, red)
+        return F.cosine_embedding_loss(x1, x2, target, margin=margin, reduction=reduction)
     # The kernel takes [N, D] with [N] targets: leading axes flattened.
     d = x1.shape[-1]
-    out = torch.cosine_embedding_loss(x1.reshape(-1, d), x2.reshape(-1, d), target.reshape(-1), margin, red)
+    out = F.cosine_embedding_loss(x1.reshape(-1, d), x2.reshape(-1, d), target.reshape(-1), margin=margin,
+                                  reduction=reduction)
     return out.reshape(target.shape) if reduction == "none" else out
 
 
-# --- ranking and divergence fast paths ----------------------------------------
+# --- ranking and divergence ------------------------------------------------------------
 
 
-def loss_margin_ranking(s1, s2, target, reduction, margin):
+def margin_ranking(s1, s2, target, reduction, margin):
     # clamp_min's gradient at the kink is the linear piece's, lossapi's rule.
-    # The ATen op itself: F's wrapper only re-checks what setup checked.
-    return torch.margin_ranking_loss(s1, s2, target, margin, _REDUCTION_ENUM[reduction])
+    return F.margin_ranking_loss(s1, s2, target, margin=margin, reduction=reduction)
 
 
 def _reduce_rows(rows, reduction):
@@ -331,18 +355,52 @@ def _rows(fn, x, y, axis):
     return fn.forward(x, y, axis)
 
 
-def loss_kl_divergence(p, q, reduction, axis):
+def kl_divergence(p, q, reduction, axis):
     return _reduce_rows(_rows(_KL, p, q, axis), reduction)
 
 
-def loss_kl_divergence_log(log_p, log_q, reduction, axis):
+def kl_divergence_log(log_p, log_q, reduction, axis):
     return _reduce_rows(_rows(_KLLog, log_p, log_q, axis), reduction)
 
 
-# --- regression fast paths (continued) ----------------------------------------
+# --- the tables ---------------------------------------------------------------------------
 
+PRIMITIVES = {
+    "abs": abs,
+    "logsumexp": logsumexp,
+    "log_softmax": log_softmax,
+    "softplus": softplus,
+    "log_sigmoid": log_sigmoid,
+    "sigmoid": sigmoid,
+    "sigmoid_cross_entropy": sigmoid_cross_entropy,
+    "take_along_axis": take_along_axis,
+    "stop_gradient": stop_gradient,
+    "norm": norm,
+    "relu": relu,
+}
 
-def loss_poisson_nll(pred, target, reduction, log_input, eps):
-    # full=False only (the caller keeps full=True generic: torch's Stirling
-    # term gives a NaN target gradient at target == 0).
-    return torch.poisson_nll_loss(pred, target, log_input, False, eps, _REDUCTION_ENUM[reduction])
+_LABELS = frozenset({"labels"})
+
+KERNELS = {
+    # regression
+    "mse": Kernel(mse),
+    "mae": Kernel(mae),
+    "huber": Kernel(huber, ("delta",)),
+    "smooth_l1": Kernel(smooth_l1, ("beta",)),
+    "poisson_nll": Kernel(poisson_nll, ("log_input", "eps"), when=lambda a, o: not o["full"]),
+    # classification
+    "cross_entropy": Kernel(cross_entropy, ("axis", "weight", "ignore_index", "label_smoothing"), checks=_LABELS),
+    "nll": Kernel(nll, ("axis", "weight", "ignore_index"), checks=_LABELS),
+    "multiclass_hinge": Kernel(multiclass_hinge, ("axis", "margin"), checks=_LABELS,
+                               when=lambda a, o: o["form"] == "weston_watkins"),
+    "binary_cross_entropy": Kernel(binary_cross_entropy, ("weight",), errors=_bce_errors),
+    "binary_cross_entropy_with_logits": Kernel(binary_cross_entropy_with_logits, ("weight", "pos_weight")),
+    # embedding
+    "triplet": Kernel(triplet, ("margin", "eps", "swap"), when=lambda a, o: o["p"] == 2.0 and not o["squared"]),
+    "cosine_proximity": Kernel(cosine_proximity, ("axis",)),
+    "cosine_embedding": Kernel(cosine_embedding, ("margin",)),
+    # ranking and divergence
+    "margin_ranking": Kernel(margin_ranking, ("margin",)),
+    "kl_divergence": Kernel(kl_divergence, ("axis",)),
+    "kl_divergence_log": Kernel(kl_divergence_log, ("axis",)),
+}

@@ -1,0 +1,184 @@
+"""The preparation step: validate and cast a loss's inputs into one record.
+
+A family function calls one preparation function (:func:`prepare` for
+arrays of equal shapes, :func:`classes` for class scores and labels) and gets
+a :class:`Prepared` record; it ends with ``return a.run(math, **options)``.
+Argument names in messages come from the loss's own signature (its
+positional-only parameters), so no name is typed twice.
+
+The dtype policy lives here: the first array (the prediction) must be real
+floating; float16 and bfloat16 are computed in float32 and the result cast
+back; floating, integer and boolean targets are cast to the compute dtype,
+integer class labels stay as they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..backends import Ops, resolve
+from . import validate as v
+from .loss import current, dispatch
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A loss call's validated inputs.
+
+    Attributes:
+      ops: the backend (``ops.xp`` the namespace, ``ops.<primitive>``).
+      out_dtype: the dtype of the result (the prediction's).
+      reduction: "mean", "sum" or "none".
+      arrays: the loss's arrays in argument order: floating ones in the
+        compute dtype, integer class labels as given, None passed through.
+      axis: the normalised class / feature / list axis, where the loss has one.
+      probs: :func:`classes` only: the target holds probabilities, not labels.
+      checks: value checks (:class:`~lossapi._core.validate.ValueCheck`) for
+        the dispatcher to run.
+    """
+
+    ops: Ops
+    out_dtype: Any
+    reduction: str
+    arrays: tuple[Any, ...]
+    axis: int | None = None
+    probs: bool = False
+    checks: tuple[v.ValueCheck, ...] = ()
+
+    @property
+    def xp(self) -> Any:
+        return self.ops.xp
+
+    @property
+    def dtype(self) -> Any:
+        """The compute dtype."""
+        return self.arrays[0].dtype
+
+    def run(self, math: Callable[..., Any], **options: Any) -> Any:
+        """The loss's result: a backend kernel's if one applies, else
+        ``math(self, *self.arrays, **options)`` reduced (see
+        :func:`lossapi._core.loss.dispatch`)."""
+        return dispatch(self, math, options)
+
+
+def compute_dtype(ops: Ops, dtype: Any) -> Any:
+    """float16 / bfloat16 are computed in float32; float32/64 as they are."""
+    xp = ops.xp
+    return dtype if dtype == xp.float32 or dtype == xp.float64 else xp.float32
+
+
+def float_array(ops: Ops, x: Any, name: str) -> Any:
+    if not hasattr(x, "dtype") or ops.kind(x.dtype) != "f":
+        raise v.BadType(f"{name} must be a real floating-point array, got {getattr(x, 'dtype', type(x).__name__)}")
+    return x
+
+
+def cast(ops: Ops, x: Any, dtype: Any, name: str) -> Any:
+    """``x`` (integer, boolean or floating) in ``dtype``; complex is an error."""
+    v.array(name, x)
+    if x.dtype == dtype:
+        return x
+    if ops.kind(x.dtype) == "c":
+        raise v.BadType(f"{name} must be real, got {x.dtype}")
+    return ops.xp.astype(x, dtype)
+
+
+def prepare(*arrays: Any, reduction: str, same_shape: bool = True, extra: Sequence[Any] = (),
+            names: Sequence[str] | None = None) -> Prepared:
+    """Validate and cast arrays that pair up element by element.
+
+    ``arrays[0]`` is the prediction (real floating); the others (None passes
+    through) are cast to its compute dtype and, with ``same_shape``, must have
+    its shape. ``extra`` arrays (weights, ...) only join the one-library check;
+    validate them with :func:`weight` or :func:`class_weight`.
+    """
+    call = current()
+    names = tuple(names or call.params)
+    v.reduction(reduction)
+    ops = resolve(call.name, *arrays, *extra)
+    x = float_array(ops, arrays[0], names[0])
+    out_dtype = x.dtype
+    cdt = compute_dtype(ops, out_dtype)
+    if x.dtype != cdt:
+        x = ops.xp.astype(x, cdt)
+    out: list[Any] = [x]
+    for name, o in zip(names[1:], arrays[1:]):
+        if o is None:
+            out.append(None)
+            continue
+        v.array(name, o)
+        if same_shape:
+            v.same_shape(x, o, (names[0], name))
+        out.append(cast(ops, o, cdt, name))
+    return Prepared(ops, out_dtype, reduction, tuple(out))
+
+
+def weight(a: Prepared, w: Any, name: str) -> Any:
+    """An optional elementwise weight broadcastable to the prediction's shape
+    (not growing it), in the compute dtype."""
+    if w is None:
+        return None
+    v.array(name, w)
+    v.broadcasts_to(name, w, tuple(a.arrays[0].shape), current().params[0])
+    return cast(a.ops, w, a.dtype, name)
+
+
+def class_weight(a: Prepared, w: Any, name: str = "weight") -> Any:
+    """An optional ``[C]`` per-class weight, in the compute dtype."""
+    if w is None:
+        return None
+    v.array(name, w)
+    num_classes = a.arrays[0].shape[a.axis]
+    if tuple(w.shape) != (num_classes,):
+        raise v.BadValue(f"{name} must have shape ({num_classes},), one value per class, got shape {tuple(w.shape)}")
+    if a.ops.kind(w.dtype) not in ("f", "i"):
+        raise v.BadType(f"{name} must be a real array, got dtype {w.dtype}")
+    return cast(a.ops, w, a.dtype, name)
+
+
+def classes(scores: Any, target: Any, *, axis: Any, reduction: str, probs: bool = False,
+            ignore_index: int | None = None, extra: Sequence[Any] = ()) -> Prepared:
+    """Validate class scores with integer labels (or, with ``probs=True``,
+    floating class probabilities, told apart by dtype).
+
+    Labels have the scores' shape without ``axis`` and stay as given; a value
+    check that they lie in ``[0, C)`` (or equal ``ignore_index``) is attached.
+    Probabilities have the scores' shape and are cast to the compute dtype.
+    """
+    call = current()
+    sname, tname = call.params[0], call.params[1]
+    v.reduction(reduction)
+    v.array(tname, target)
+    ops = resolve(call.name, scores, target, *extra)
+    float_array(ops, scores, sname)
+    if scores.ndim == 0:
+        raise v.BadValue(f"{sname} must have a class axis, got a 0-d array")
+    ax = v.axis(axis, scores.ndim, "scores")
+    out_dtype = scores.dtype
+    cdt = compute_dtype(ops, out_dtype)
+    if scores.dtype != cdt:
+        scores = ops.xp.astype(scores, cdt)
+    shape = tuple(scores.shape)
+    sample_shape = shape[:ax] + shape[ax + 1:]
+    tshape = tuple(target.shape)
+    tkind = ops.kind(target.dtype)
+    if tkind == "i":
+        if tshape != sample_shape:
+            raise v.BadValue(
+                f"{sname} has shape {shape} (classes on axis {ax}) but the integer class labels in {tname} have "
+                f"shape {tshape}; they must have shape {sample_shape}"
+                + (f", or {tname} must hold probabilities of shape {shape}" if probs else ""))
+        check = v.label_range(target, shape[ax], ignore_index, tname)
+        return Prepared(ops, out_dtype, reduction, (scores, target), ax, False, (check,))
+    if probs and tkind == "f":
+        if tshape != shape:
+            if tshape == sample_shape:
+                raise v.BadType(f"{tname} of shape {tshape} has dtype {target.dtype}: class labels must be integers "
+                                f"(probability targets have the shape of {sname})")
+            raise v.BadValue(f"{sname} has shape {shape} but {tname} has shape {tshape}; probability targets must "
+                             f"have the shape of {sname}, integer class labels shape {sample_shape}")
+        return Prepared(ops, out_dtype, reduction, (scores, cast(ops, target, cdt, tname)), ax, True)
+    kinds = "integer class labels or floating class probabilities" if probs else "integer class labels"
+    raise v.BadType(f"{tname} must hold {kinds}, got dtype {target.dtype}")

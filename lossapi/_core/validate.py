@@ -1,0 +1,212 @@
+"""Argument checks: one place for every rule a loss's options and arrays obey.
+
+Checks raise :class:`BadType` / :class:`BadValue` with a message that names
+the argument but not the loss; :func:`lossapi._core.loss.loss` adds the loss's
+name (``"huber: delta must be > 0, got 0"``), so no check is ever handed a
+name to repeat. Every check here is static (Python values, shapes, dtypes)
+and so works under ``jax.jit``, ``jax.vmap`` and ``torch.compile``, except
+:class:`ValueCheck` objects, which read array values and are run (or left to
+a kernel that checks the same thing) by the dispatcher, never skipped
+silently.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+class ArgumentError(Exception):
+    """A bad argument; the message names the argument, ``@loss`` the loss."""
+
+    def named(self, loss: str) -> Exception:
+        base = TypeError if isinstance(self, TypeError) else ValueError
+        return base(f"{loss}: {self}")
+
+
+class BadType(ArgumentError, TypeError):
+    pass
+
+
+class BadValue(ArgumentError, ValueError):
+    pass
+
+
+# --- options -------------------------------------------------------------------
+
+
+def reduction(value: Any) -> str:
+    if value not in REDUCTIONS:
+        raise BadValue(f"reduction must be one of 'mean', 'sum', 'none'; got {value!r}")
+    return value
+
+
+def number(name: str, value: Any, *, low: float | None = None, high: float | None = None,
+           low_open: bool = False, high_open: bool = False) -> float:
+    """A real Python number within [low, high] (or the open ends), as float."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise BadType(f"{name} must be a real number, got {type(value).__name__}")
+    v = float(value)
+    if math.isnan(v):
+        raise BadValue(f"{name} must not be NaN")
+    if low is not None and (v < low or (low_open and v == low)):
+        raise BadValue(f"{name} must be {'>' if low_open else '>='} {low:g}, got {v:g}")
+    if high is not None and (v > high or (high_open and v == high)):
+        raise BadValue(f"{name} must be {'<' if high_open else '<='} {high:g}, got {v:g}")
+    return v
+
+
+def positive(name: str, value: Any) -> float:
+    return number(name, value, low=0.0, low_open=True)
+
+
+def choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise BadValue(f"{name} must be one of {', '.join(repr(c) for c in choices)}; got {value!r}")
+    return value
+
+
+def flag(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise BadType(f"{name} must be bool, got {type(value).__name__}")
+    return value
+
+
+def integer_or_none(name: str, value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise BadType(f"{name} must be an int or None, got bool")
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise BadType(f"{name} must be an int or None, got {type(value).__name__}") from None
+
+
+def axis(value: Any, ndim: int, what: str = "inputs") -> int:
+    """``value`` as a non-negative axis of an ``ndim``-d array.
+
+    Any integer is accepted (Python ``int``, NumPy integers: anything with
+    ``__index__``); ``bool`` is not."""
+    if isinstance(value, bool):
+        raise BadType("axis must be an int, got bool")
+    try:
+        a = operator.index(value)
+    except TypeError:
+        raise BadType(f"axis must be an int, got {type(value).__name__}") from None
+    if not -ndim <= a < ndim:
+        raise BadValue(f"axis {a} is out of range for {what} with {ndim} dimension(s)")
+    return a % ndim
+
+
+def axes(value: Any, ndim: int, what: str = "inputs") -> tuple[int, ...]:
+    """``value`` (None, an integer or a non-empty tuple/list of integers) as a
+    tuple of distinct non-negative axes; None means every axis."""
+    if value is None:
+        return tuple(range(ndim))
+    items = tuple(value) if isinstance(value, (tuple, list)) else (value,)
+    if not items:
+        raise BadValue(f"axis must be None, an int or a non-empty tuple of ints, got {value!r}")
+    out = []
+    for a in items:
+        if isinstance(a, bool):
+            raise BadType(f"axis must be None, an int or a tuple of ints, got {value!r}")
+        try:
+            a = operator.index(a)
+        except TypeError:
+            raise BadType(f"axis must be None, an int or a tuple of ints, got {value!r}") from None
+        if not -ndim <= a < ndim:
+            raise BadValue(f"axis {a} is out of range for {what} with {ndim} dimension(s)")
+        out.append(a % ndim)
+    if len(set(out)) != len(out):
+        raise BadValue(f"axis {value!r} repeats an axis")
+    return tuple(out)
+
+
+# --- arrays --------------------------------------------------------------------
+
+
+def is_array(x: Any) -> bool:
+    return hasattr(x, "dtype") and hasattr(x, "shape")
+
+
+def array(name: str, x: Any) -> Any:
+    if not is_array(x):
+        raise BadType(f"{name} must be an array, got {type(x).__name__}")
+    return x
+
+
+def array_or_none(name: str, x: Any) -> Any:
+    return None if x is None else array(name, x)
+
+
+def same_shape(a: Any, b: Any, names: tuple[str, str]) -> None:
+    if a.shape != b.shape and tuple(a.shape) != tuple(b.shape):
+        raise BadValue(f"{names[0]} has shape {tuple(a.shape)} but {names[1]} has shape {tuple(b.shape)}; "
+                       "they must be equal")
+
+
+def min_ndim(x: Any, name: str, ndim: int, layout: str) -> None:
+    if x.ndim < ndim:
+        raise BadValue(f"{name} must have shape {layout} (at least {ndim} axes), got shape {tuple(x.shape)}")
+
+
+def broadcasts_to(name: str, x: Any, shape: tuple, onto: str) -> None:
+    """``x``'s shape broadcasts to ``shape`` without growing it (torch's rule
+    for elementwise weights)."""
+    xs = tuple(x.shape)
+    if not (len(xs) <= len(shape) and all(a in (1, b) for a, b in zip(xs[::-1], shape[::-1]))):
+        raise BadValue(f"{name} has shape {xs}, which does not broadcast to {onto}'s shape {tuple(shape)}")
+
+
+# --- value checks ----------------------------------------------------------------
+# The only checks that read array values. A preparation step does not run
+# them: it attaches them to its record, and the dispatcher
+# (lossapi._core.loss.run) runs each one, except those a backend kernel's
+# table row declares that the kernel makes itself. A call plan is made only
+# when every check of the call is such a declared kernel check, so no value
+# check is skipped on a repeated call unless a kernel row says so.
+
+
+@dataclass(frozen=True)
+class ValueCheck:
+    """A named check of array values, run by the dispatcher.
+
+    ``kind`` names what is checked ("labels", ...): a kernel row lists the
+    kinds its kernel checks itself. ``run(ops)`` raises :class:`BadValue`."""
+
+    kind: str
+    run: Callable[[Any], None]
+
+
+def label_range(labels: Any, num_classes: int, ignore_index: int | None, name: str = "target") -> ValueCheck:
+    """Class labels in ``[0, num_classes)`` (or equal to ``ignore_index``),
+    checked where the backend can read values without a device sync or
+    breaking a trace (elsewhere out-of-range labels give NaN: see
+    :mod:`lossapi.classification`)."""
+
+    def run(ops: Any) -> None:
+        if not ops.values_readable(labels) or math.prod(labels.shape) == 0:
+            return
+        xp = ops.xp
+        try:  # two reductions decide the common case
+            if int(xp.min(labels)) >= 0 and int(xp.max(labels)) < num_classes:
+                return
+        except RuntimeError:  # torch.func.vmap: values cannot be read; NaN marks bad labels
+            return
+        bad = (labels < 0) | (labels >= num_classes)
+        if ignore_index is not None:
+            bad = bad & (labels != ignore_index)
+        if bool(xp.any(bad)):
+            vals = xp.where(bad, labels, 0)
+            hi, lo = int(xp.max(vals)), int(xp.min(vals))
+            v = hi if hi >= num_classes else lo
+            also = "" if ignore_index is None else f" and is not ignore_index={ignore_index}"
+            raise BadValue(f"{name} contains class label {v}, which is outside [0, {num_classes}){also}")
+
+    return ValueCheck("labels", run)
