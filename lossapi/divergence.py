@@ -14,10 +14,13 @@ computes KL(target ‖ input) with ``input`` given as log-probabilities.
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
-from ._common import check_axis as _check_axis
-from ._common import check_choice, check_number, check_shapes, native_loss, planned, reduce, setup
+from ._core import numerics
+from ._core import validate as v
+from ._core.loss import loss
+from ._core.prepare import Prepared, prepare
+from ._core.types import Array, Reduction
 
 __all__ = [
     "kl_divergence",
@@ -28,10 +31,8 @@ __all__ = [
 ]
 
 
-
-
-@planned
-def kl_divergence(p, q, /, *, axis=-1, reduction="mean"):
+@loss
+def kl_divergence(p: Array, q: Array, /, *, axis: int = -1, reduction: Reduction = "mean") -> Array:
     """Kullback-Leibler divergence KL(p ‖ q) between probability vectors.
 
     ``KL(p ‖ q) = sum_k p_k * (log p_k - log q_k)`` along ``axis``.
@@ -69,12 +70,12 @@ def kl_divergence(p, q, /, *, axis=-1, reduction="mean"):
       >>> np.round(lossapi.kl_divergence(p, q, reduction="none"), 4)
       array([0.1438, 0.6931])
     """
-    ops, dt, p, q = setup("kl_divergence", p, q, names=("p", "q"), reduction=reduction)
-    axis = _check_axis("kl_divergence", axis, p.ndim)
-    fast = native_loss(ops, "kl_divergence", dt, p, q, reduction=reduction, axis=axis)
-    if fast is not None:
-        return fast
-    xp = ops.xp
+    a = prepare(p, q, reduction=reduction)
+    return a.run(_kl_divergence, axis=v.axis(axis, a.arrays[0].ndim))
+
+
+def _kl_divergence(a: Prepared, p: Array, q: Array, *, axis: int) -> Array:
+    xp = a.xp
     # log p - log q rather than log(p / q): no division by a zero q, no
     # overflow of p / q. Double where: where p == 0 the logs see 1 (finite
     # gradients, 0 log 0 = 0 even where q == 0). The outer where (the value is
@@ -83,11 +84,11 @@ def kl_divergence(p, q, /, *, axis=-1, reduction="mean"):
     one = xp.ones_like(p)
     terms = xp.where(zero, xp.zeros_like(p),
                      p * (xp.log(xp.where(zero, one, p)) - xp.log(xp.where(zero, one, q))))
-    return reduce(ops, xp.sum(terms, axis=axis), reduction, dt)
+    return xp.sum(terms, axis=axis)
 
 
-@planned
-def kl_divergence_log(log_p, log_q, /, *, axis=-1, reduction="mean"):
+@loss
+def kl_divergence_log(log_p: Array, log_q: Array, /, *, axis: int = -1, reduction: Reduction = "mean") -> Array:
     """KL(p ‖ q) from log-probabilities ``log_p`` and ``log_q``.
 
     ``sum_k exp(log_p_k) * (log_p_k - log_q_k)`` along ``axis``. The
@@ -117,13 +118,12 @@ def kl_divergence_log(log_p, log_q, /, *, axis=-1, reduction="mean"):
       >>> round(float(lossapi.kl_divergence_log(log_p, log_q)), 4)
       0.1438
     """
-    ops, dt, log_p, log_q = setup("kl_divergence_log", log_p, log_q, names=("log_p", "log_q"),
-                                  reduction=reduction)
-    xp = ops.xp
-    axis = _check_axis("kl_divergence_log", axis, log_p.ndim)
-    fast = native_loss(ops, "kl_divergence_log", dt, log_p, log_q, reduction=reduction, axis=axis)
-    if fast is not None:
-        return fast
+    a = prepare(log_p, log_q, reduction=reduction)
+    return a.run(_kl_divergence_log, axis=v.axis(axis, a.arrays[0].ndim))
+
+
+def _kl_divergence_log(a: Prepared, log_p: Array, log_q: Array, *, axis: int) -> Array:
+    xp = a.xp
     # Double where: exp(-inf) * (-inf - log_q) would be 0 * inf = NaN, so
     # p == 0 entries see finite stand-ins and are then replaced by 0. A NaN
     # log_p is not == -inf and propagates.
@@ -132,10 +132,11 @@ def kl_divergence_log(log_p, log_q, /, *, axis=-1, reduction="mean"):
     lp = xp.where(absent, zero, log_p)
     lq = xp.where(absent, zero, log_q)
     terms = xp.where(absent, zero, xp.exp(lp) * (lp - lq))
-    return reduce(ops, xp.sum(terms, axis=axis), reduction, dt)
+    return xp.sum(terms, axis=axis)
 
 
-def js_divergence(p, q, /, *, axis=-1, reduction="mean"):
+@loss
+def js_divergence(p: Array, q: Array, /, *, axis: int = -1, reduction: Reduction = "mean") -> Array:
     """Jensen-Shannon divergence between probability vectors.
 
     ``JS(p, q) = 0.5 KL(p ‖ m) + 0.5 KL(q ‖ m)`` with ``m = (p + q) / 2``,
@@ -161,20 +162,25 @@ def js_divergence(p, q, /, *, axis=-1, reduction="mean"):
       >>> round(float(lossapi.js_divergence(np.array([1.0, 0.0]), np.array([0.0, 1.0]))), 6)
       0.693147
     """
-    ops, dt, p, q = setup("js_divergence", p, q, names=("p", "q"), reduction=reduction)
-    axis = _check_axis("js_divergence", axis, p.ndim)
+    a = prepare(p, q, reduction=reduction)
+    return a.run(_js_divergence, axis=v.axis(axis, a.arrays[0].ndim))
+
+
+def _js_divergence(a: Prepared, p: Array, q: Array, *, axis: int) -> Array:
+    ops = a.ops
     m = 0.5 * (p + q)
     # xlogy keeps 0 log 0 = 0 with finite gradients (also where m == 0).
     terms = ops.xlogy(p, p) + ops.xlogy(q, q) - ops.xlogy(p, m) - ops.xlogy(q, m)
-    return reduce(ops, 0.5 * ops.xp.sum(terms, axis=axis), reduction, dt)
+    return 0.5 * a.xp.sum(terms, axis=axis)
 
 
-def _gaussian_kl_terms(xp, mu, log_var):
+def _gaussian_kl_terms(xp: Any, mu: Array, log_var: Array) -> Array:
     # expm1(v) - v rather than exp(v) - v - 1: no cancellation for small v.
     return 0.5 * (mu * mu + (xp.expm1(log_var) - log_var))
 
 
-def gaussian_kl(mu, log_var, /, *, axis=-1, reduction="mean"):
+@loss
+def gaussian_kl(mu: Array, log_var: Array, /, *, axis: int = -1, reduction: Reduction = "mean") -> Array:
     """KL(N(mu, diag(exp(log_var))) ‖ N(0, I)) in closed form, the VAE prior term.
 
     ``0.5 * sum_j (mu_j**2 + exp(log_var_j) - log_var_j - 1)`` over the latent
@@ -201,9 +207,12 @@ def gaussian_kl(mu, log_var, /, *, axis=-1, reduction="mean"):
       >>> round(float(lossapi.gaussian_kl(mu, log_var)), 4)
       0.6534
     """
-    ops, dt, mu, log_var = setup("gaussian_kl", mu, log_var, names=("mu", "log_var"), reduction=reduction)
-    axis = _check_axis("gaussian_kl", axis, mu.ndim)
-    return reduce(ops, ops.xp.sum(_gaussian_kl_terms(ops.xp, mu, log_var), axis=axis), reduction, dt)
+    a = prepare(mu, log_var, reduction=reduction)
+    return a.run(_gaussian_kl, axis=v.axis(axis, a.arrays[0].ndim))
+
+
+def _gaussian_kl(a: Prepared, mu: Array, log_var: Array, *, axis: int) -> Array:
+    return a.xp.sum(_gaussian_kl_terms(a.xp, mu, log_var), axis=axis)
 
 
 class VAELoss(NamedTuple):
@@ -214,31 +223,16 @@ class VAELoss(NamedTuple):
     kl: Any
 
 
-def _bce_probs(xp, p, t):
-    """Elementwise binary cross-entropy on probabilities, torch's clamp.
-
-    Each log is clamped at -100 as torch's ``binary_cross_entropy`` does, so
-    ``p`` of exactly 0 or 1 gives a finite value; a double where keeps the
-    gradient finite there. ``p`` outside [0, 1] gives NaN (log of a
-    negative number), never a silent finite value.
-    """
-    floor = xp.full_like(p, -100.0)
-    is0, is1 = p == 0, p == 1
-    log_p = xp.log(xp.where(is0, xp.ones_like(p), p))
-    log_1mp = xp.log1p(-xp.where(is1, xp.zeros_like(p), p))
-    log_p = xp.where(is0 | (log_p < -100.0), floor, log_p)
-    log_1mp = xp.where(is1 | (log_1mp < -100.0), floor, log_1mp)
-    return -(t * log_p + (1.0 - t) * log_1mp)
-
-
-def _per_sample_sum(xp, v):
+def _per_sample_sum(xp: Any, x: Array) -> Array:
     """Sum over every axis but the first (no sum for 1-D arrays)."""
-    if v.ndim <= 1:
-        return v
-    return xp.sum(v, axis=tuple(range(1, v.ndim)))
+    if x.ndim <= 1:
+        return x
+    return xp.sum(x, axis=tuple(range(1, x.ndim)))
 
 
-def vae_loss(recon, x, mu, log_var, /, *, beta=1.0, reconstruction="bce", reduction="mean"):
+@loss
+def vae_loss(recon: Array, x: Array, mu: Array, log_var: Array, /, *, beta: float = 1.0,
+             reconstruction: Literal["bce", "mse"] = "bce", reduction: Reduction = "mean") -> VAELoss:
     """The (beta-)VAE loss: reconstruction plus ``beta`` times the prior KL.
 
     Per sample (axis 0 is the batch):
@@ -282,29 +276,31 @@ def vae_loss(recon, x, mu, log_var, /, *, beta=1.0, reconstruction="bce", reduct
       >>> [round(float(v), 4) for v in out]
       [1.8863, 1.3863, 0.5]
     """
-    name = "vae_loss"
-    beta = check_number(name, "beta", beta, low=0.0)
-    check_choice(name, "reconstruction", reconstruction, ("bce", "mse"))
-    ops, dt, recon, x, mu, log_var = setup(name, recon, x, mu, log_var,
-                                           names=("recon", "x", "mu", "log_var"),
-                                           same_shape=False, reduction=reduction)
-    check_shapes(name, recon, x, ("recon", "x"))
-    check_shapes(name, mu, log_var, ("mu", "log_var"))
+    beta = v.number("beta", beta, low=0.0)
+    v.choice("reconstruction", reconstruction, ("bce", "mse"))
+    a = prepare(recon, x, mu, log_var, reduction=reduction, same_shape=False)
+    recon, x, mu, log_var = a.arrays
+    v.same_shape(recon, x, ("recon", "x"))
+    v.same_shape(mu, log_var, ("mu", "log_var"))
     if recon.ndim < 1 or mu.ndim < 1 or recon.shape[0] != mu.shape[0]:
-        raise ValueError(
-            f"{name}: recon has shape {tuple(recon.shape)} and mu has shape {tuple(mu.shape)}; "
+        raise v.BadValue(
+            f"recon has shape {tuple(recon.shape)} and mu has shape {tuple(mu.shape)}; "
             "both need the same batch size along axis 0"
         )
-    xp = ops.xp
+    return a.run(_vae_loss, beta=beta, reconstruction=reconstruction)
+
+
+def _vae_loss(a: Prepared, recon: Array, x: Array, mu: Array, log_var: Array, *, beta: float,
+              reconstruction: str) -> VAELoss:
+    xp = a.xp
     if reconstruction == "bce":
-        rec = _bce_probs(xp, recon, x)
+        # binary_cross_entropy's clamped logs (-100, as torch), with the
+        # gradients of the clamped value: finite also where recon is 0, 1 or
+        # subnormal. recon outside [0, 1] gives NaN, never a silent finite value.
+        rec = numerics.binary_cross_entropy(a.ops, recon, x)
     else:
         r = recon - x
         rec = r * r
     rec = _per_sample_sum(xp, rec)
     kl = _per_sample_sum(xp, _gaussian_kl_terms(xp, mu, log_var))
-    return VAELoss(
-        total=reduce(ops, rec + beta * kl, reduction, dt),
-        reconstruction=reduce(ops, rec, reduction, dt),
-        kl=reduce(ops, kl, reduction, dt),
-    )
+    return VAELoss(total=rec + beta * kl, reconstruction=rec, kl=kl)

@@ -16,10 +16,14 @@ or a zero distance gives a finite value *and* a finite gradient (no NaN from
 
 from __future__ import annotations
 
-import math
+from typing import Any, Literal
 
-from ._common import cast_to, check_choice, check_number, check_reduction, native_loss, planned, reduce, setup
-from .backends import resolve
+from ._core import numerics
+from ._core import validate as v
+from ._core.loss import loss
+from ._core.prepare import Prepared, prepare
+from ._core.reduce import Mean
+from ._core.types import Array, Reduction
 
 __all__ = [
     "contrastive",
@@ -35,93 +39,14 @@ __all__ = [
 # max(||x||, eps), so a zero vector has cosine 0 with everything.
 _COS_EPS = 1e-8
 # torch.nn.functional.cosine_embedding_loss's eps, added to each squared norm.
-_COS_EMB_EPS = 1e-12
+# ATen's constant is the C float 1e-12, so float64 inputs see float32(1e-12)
+# (float32 inputs see the same value either way).
+_COS_EMB_EPS = 9.999999960041972e-13
 
 
 # --- helpers ------------------------------------------------------------------
 
-def _relu(xp, x):
-    # Explicit kink: subgradient 0 at x == 0 on every backend.
-    return xp.where(x > 0, x, xp.zeros_like(x))
-
-
-def _hinge(ops, x):
-    """``max(0, x)`` with torch's ``clamp_min`` subgradient: 1 at ``x == 0``
-    (the slope of the linear piece), 0 below.
-
-    Written as ``x`` times a constant 0/1 mask built from ``sign`` and
-    ``minimum``, not with a comparison and ``where``: XLA:CPU then fuses the
-    hinge into the distance reductions and the final mean (no temporary)."""
-    xp = ops.xp
-    return x * ops.stop_gradient(xp.minimum(xp.sign(x) + 1.0, xp.ones_like(x)))
-
-
-def _sqrt0(ops, s):
-    """``sqrt(s)`` for ``s >= 0`` whose gradient is 0, not inf, at ``s == 0``.
-
-    ``maximum(s, smallest_normal)`` keeps sqrt's argument positive (exact for
-    every normal ``s``) and ``sign(s)`` (derivative 0) makes the value exactly
-    0 at ``s == 0``; no comparison/``where``, so XLA:CPU fuses it into the sum
-    of squares that produces ``s``."""
-    xp = ops.xp
-    return xp.sqrt(xp.maximum(s, xp.full_like(s, xp.finfo(s.dtype).smallest_normal))) * xp.sign(s)
-
-
-def _check_bool(loss, name, value):
-    if not isinstance(value, bool):
-        raise TypeError(f"{loss}: {name} must be bool, got {type(value).__name__}")
-    return value
-
-
-def _check_p(loss, p):
-    return check_number(loss, "p", p, low=0.0, low_open=True)
-
-
-def _check_ndim(loss, x, name, ndim):
-    if x.ndim < ndim:
-        what = "[..., D]" if ndim == 1 else "[..., N, D]"
-        raise ValueError(f"{loss}: {name} must have shape {what} (at least {ndim} axes), got shape {tuple(x.shape)}")
-
-
-def _per_pair(loss, ops, y, x, name, xname, dtype=None):
-    """Check that ``y`` has ``x``'s shape without the last axis; cast if asked."""
-    if not hasattr(y, "shape"):
-        raise TypeError(f"{loss}: {name} must be an array, got {type(y).__name__}")
-    want = tuple(x.shape[:-1])
-    if tuple(y.shape) != want:
-        raise ValueError(
-            f"{loss}: {name} has shape {tuple(y.shape)} but {xname} has shape {tuple(x.shape)}; "
-            f"{name} must have shape {want} ({xname}'s shape without the feature axis)"
-        )
-    return y if dtype is None else cast_to(loss, ops, y, dtype, name)
-
-
-def _pnorm(ops, v, p, axis=-1):
-    """``||v||_p`` along ``axis`` whose gradient is finite (0) at ``v == 0``."""
-    xp = ops.xp
-    if p == 2.0:
-        return ops.norm(v, axis=axis)
-    a = ops.abs(v)  # derivative 0 at 0 on every backend
-    if p == 1.0:
-        return xp.sum(a, axis=axis)
-    if math.isinf(p):
-        return xp.max(a, axis=axis)
-    # Double where: the power and the root only see positive arguments, so
-    # neither |v|**p (p < 1) nor s**(1/p) has an infinite derivative at 0.
-    pos = a > 0
-    ap = xp.where(pos, xp.where(pos, a, xp.ones_like(a)) ** p, xp.zeros_like(a))
-    s = xp.sum(ap, axis=axis)
-    spos = s > 0
-    return xp.where(spos, xp.where(spos, s, xp.ones_like(s)) ** (1.0 / p), xp.zeros_like(s))
-
-
-def _safe_sqrt(xp, x):
-    # sqrt with gradient 0 (not inf) where x == 0: sqrt only sees x > 0.
-    pos = x > 0
-    return xp.where(pos, xp.sqrt(xp.where(pos, x, xp.ones_like(x))), xp.zeros_like(x))
-
-
-def _unit(ops, x):
+def _unit(ops: Any, x: Array) -> Array:
     # x / max(||x||, eps) (torch's cosine_similarity / normalize): a zero
     # vector maps to 0, and ops.norm has gradient 0 there, so all stays finite.
     xp = ops.xp
@@ -129,55 +54,43 @@ def _unit(ops, x):
     return x / xp.maximum(n, xp.full_like(n, _COS_EPS))
 
 
-def _gram(ops, u):
+def _gram(ops: Any, u: Array) -> Array:
     # ops.matmul: full float32 precision on every backend (JAX's GPU default
     # is not).
     return ops.matmul(u, ops.xp.matrix_transpose(u))
 
 
-def _eye(xp, n, like):
-    import array_api_compat
-
-    i = xp.arange(n, device=array_api_compat.device(like))
+def _eye(a: Prepared, n: int) -> Array:
+    i = a.xp.arange(n, device=a.device)
     return i[:, None] == i[None, :]
 
 
-def _masked_lse(ops, x, mask):
-    """logsumexp of ``x`` over the last axis, only where ``mask``; 0 for an
-    empty row. Returns ``(lse, any(mask))``."""
-    xp = ops.xp
-    # A large *finite* fill (not -inf): exp underflows to 0 and no inf - inf
-    # or 0 * inf appears in the value or the gradient.
-    fill = xp.full_like(x, -0.25 * xp.finfo(x.dtype).max)
-    lse = ops.logsumexp(xp.where(mask, x, fill), axis=-1)
-    has = xp.any(mask, axis=-1)
-    return xp.where(has, lse, xp.zeros_like(lse)), has
-
-
-def _masked_mean(ops, values, valid, reduction, out_dtype):
+def _masked_mean(values: Array, valid: Array, xp: Any) -> Mean:
     """"mean" divides by the number of valid entries (at least 1), so a batch
     without any valid entry gives 0 with zero gradient."""
-    xp = ops.xp
     count = xp.sum(xp.astype(valid, values.dtype))
-    return reduce(ops, values, reduction, out_dtype, weights_sum=xp.maximum(count, xp.ones_like(count)))
+    return Mean(values, xp.maximum(count, xp.ones_like(count)))
 
 
-def _take_last(ops, x, idx):
+def _take_last(ops: Any, x: Array, idx: Array) -> Array:
     return ops.take_along_axis(x, idx, axis=-1)[..., 0]
 
 
-def _setup_batch(loss, embeddings, labels, reduction):
-    check_reduction(loss, reduction)
-    resolve(loss, embeddings, labels)  # one library for both, else TypeError
-    ops, dt, emb = setup(loss, embeddings, names=("embeddings",), reduction=reduction)
-    _check_ndim(loss, emb, "embeddings", 2)
-    labels = _per_pair(loss, ops, labels, emb, "labels", "embeddings")
-    return ops, dt, emb, labels
+def _prepare_batch(embeddings: Array, labels: Array, reduction: str) -> Prepared:
+    """The batch losses' embeddings ``[..., N, D]`` and their ``[..., N]``
+    labels (any dtype that supports ``==``: checked, never cast)."""
+    a = prepare(embeddings, reduction=reduction, extra=(labels,))
+    v.min_ndim(a.arrays[0], "embeddings", 2, "[..., N, D]")
+    v.array("labels", labels)
+    v.per_pair(labels, a.arrays[0], ("labels", "embeddings"))
+    return a
 
 
 # --- pair and triplet losses --------------------------------------------------
 
-def contrastive(x1, x2, similar, /, *, margin=1.0, reduction="mean"):
+@loss
+def contrastive(x1: Array, x2: Array, similar: Array, /, *, margin: float = 1.0,
+                reduction: Reduction = "mean") -> Array:
     """Contrastive loss for pairs of embeddings (Hadsell et al.).
 
     **``similar`` is 1 (or True) for SIMILAR pairs.** The guides write the
@@ -211,24 +124,26 @@ def contrastive(x1, x2, similar, /, *, margin=1.0, reduction="mean"):
       >>> lossapi.contrastive(x1, x2, np.array([True, False]), reduction="none")
       array([12.5  ,  0.125])
     """
-    name = "contrastive"
-    margin = check_number(name, "margin", margin, low=0.0, low_open=True)
-    check_reduction(name, reduction)
-    resolve(name, x1, x2, similar)
-    ops, dt, x1, x2 = setup(name, x1, x2, names=("x1", "x2"), reduction=reduction)
-    xp = ops.xp
-    _check_ndim(name, x1, "x1", 1)
-    similar = _per_pair(name, ops, similar, x1, "similar", "x1", x1.dtype)
+    margin = v.positive("margin", margin)
+    a = prepare(x1, x2, similar, reduction=reduction, same_shape=False)
+    x1, x2, similar = a.arrays
+    v.same_shape(x1, x2, ("x1", "x2"))
+    v.min_ndim(x1, "x1", 1, "[..., D]")
+    v.per_pair(similar, x1, ("similar", "x1"))
+    return a.run(_contrastive, margin=margin)
+
+
+def _contrastive(a: Prepared, x1: Array, x2: Array, similar: Array, *, margin: float) -> Array:
+    ops, xp = a.ops, a.xp
     r = x1 - x2
     sq = xp.sum(r * r, axis=-1)  # d**2 directly: exact and smooth at d == 0
-    hinge = _relu(xp, margin - ops.norm(r, axis=-1))
-    loss = 0.5 * (similar * sq + (1.0 - similar) * hinge * hinge)
-    return reduce(ops, loss, reduction, dt)
+    hinge = numerics.hinge(ops, margin - ops.norm(r, axis=-1), at_kink="zero")
+    return 0.5 * (similar * sq + (1.0 - similar) * hinge * hinge)
 
 
-@planned
-def triplet(anchor, positive, negative, /, *, margin=1.0, p=2.0, eps=1e-6, swap=False, squared=False,
-            reduction="mean"):
+@loss
+def triplet(anchor: Array, positive: Array, negative: Array, /, *, margin: float = 1.0, p: float = 2.0,
+            eps: float = 1e-6, swap: bool = False, squared: bool = False, reduction: Reduction = "mean") -> Array:
     """Triplet margin loss with torch's ``triplet_margin_loss`` semantics.
 
     Per triplet, ``max(0, d(a, p) - d(a, n) + margin)`` with torch's pairwise
@@ -268,56 +183,57 @@ def triplet(anchor, positive, negative, /, *, margin=1.0, p=2.0, eps=1e-6, swap=
       >>> round(float(lossapi.triplet(a, p, n, margin=0.5, eps=0.0)), 6)
       0.5
     """
-    name = "triplet"
-    margin = check_number(name, "margin", margin, low=0.0, low_open=True)
-    p = _check_p(name, p)
-    eps = check_number(name, "eps", eps, low=0.0)
-    _check_bool(name, "swap", swap)
-    _check_bool(name, "squared", squared)
-    ops, dt, a, pos, neg = setup(name, anchor, positive, negative, names=("anchor", "positive", "negative"),
-                                 reduction=reduction)
-    xp = ops.xp
-    _check_ndim(name, a, "anchor", 1)
-    if p == 2.0 and not squared:
-        fast = native_loss(ops, "triplet", dt, a, pos, neg, reduction, margin=margin, eps=eps, swap=swap)
-        if fast is not None:
-            return fast
+    margin = v.positive("margin", margin)
+    p = v.positive("p", p)
+    eps = v.number("eps", eps, low=0.0)
+    swap = v.flag("swap", swap)
+    squared = v.flag("squared", squared)
+    a = prepare(anchor, positive, negative, reduction=reduction)
+    v.min_ndim(a.arrays[0], "anchor", 1, "[..., D]")
+    return a.run(_triplet, margin=margin, p=p, eps=eps, swap=swap, squared=squared)
 
-    def dist(x, y):
+
+def _triplet(a: Prepared, anchor: Array, positive: Array, negative: Array, *, margin: float, p: float,
+             eps: float, swap: bool, squared: bool) -> Array:
+    ops, xp = a.ops, a.xp
+
+    def dist(x: Array, y: Array) -> Array:
         v = x - y + eps if eps else x - y
         if p == 2.0:
             # Sum of squares, then a sqrt that is safe at 0: one fused pass on XLA.
             sq = xp.sum(v * v, axis=-1)
-            return sq if squared else _sqrt0(ops, sq)
-        d = _pnorm(ops, v, p)
+            return sq if squared else numerics.safe_sqrt(ops, sq)
+        d = numerics.pnorm(ops, v, p)
         return d * d if squared else d
 
-    d_ap, d_an = dist(a, pos), dist(a, neg)
+    d_ap, d_an = dist(anchor, positive), dist(anchor, negative)
     if swap:
         # minimum splits the gradient evenly at a tie, as torch's min does.
-        d_an = xp.minimum(d_an, dist(pos, neg))
-    return reduce(ops, _hinge(ops, d_ap - d_an + margin), reduction, dt)
+        d_an = xp.minimum(d_an, dist(positive, negative))
+    return numerics.hinge(ops, d_ap - d_an + margin, at_kink="slope")
 
 
-def _distance_matrix(ops, e, p, squared):
+def _distance_matrix(a: Prepared, e: Array, p: float, squared: bool) -> Array:
     """All pairwise distances ``[..., N, N]`` with an exactly zero diagonal
     and finite gradients at zero distance."""
-    xp = ops.xp
-    eye = _eye(xp, e.shape[-2], e)
+    ops, xp = a.ops, a.xp
+    eye = _eye(a, e.shape[-2])
     if p == 2.0:
         # Gram form ||x||^2 + ||y||^2 - 2 x.y: O(N^2) memory. Rounding can make
         # it slightly negative: clamp at 0; the diagonal is set to exactly 0.
         sq = xp.sum(e * e, axis=-1)
         d2 = sq[..., :, None] + sq[..., None, :] - 2.0 * _gram(ops, e)
         d2 = xp.where(eye | (d2 <= 0), xp.zeros_like(d2), d2)
-        return d2 if squared else _safe_sqrt(xp, d2)
+        return d2 if squared else numerics.sqrt_or_zero(ops, d2)
     # Other norms need the differences: O(N^2 D) memory.
-    d = _pnorm(ops, e[..., :, None, :] - e[..., None, :, :], p)
+    d = numerics.pnorm(ops, e[..., :, None, :] - e[..., None, :, :], p)
     return d * d if squared else d
 
 
-def batch_triplet(embeddings, labels, /, *, margin=1.0, mining="batch_hard", p=2.0, squared=False,
-                  reduction="mean"):
+@loss
+def batch_triplet(embeddings: Array, labels: Array, /, *, margin: float = 1.0,
+                  mining: Literal["all", "batch_hard", "semi_hard"] = "batch_hard", p: float = 2.0,
+                  squared: bool = False, reduction: Reduction = "mean") -> Array:
     """Triplet loss with online mining inside a labelled batch.
 
     Distances ``D[i, j] = ||e_i - e_j||_p`` (squared with ``squared=True``) for
@@ -375,29 +291,33 @@ def batch_triplet(embeddings, labels, /, *, margin=1.0, mining="batch_hard", p=2
       >>> round(float(lossapi.batch_triplet(e, np.array([0, 1, 0, 1]), margin=1.0)), 6)
       2.280776
     """
-    name = "batch_triplet"
-    margin = check_number(name, "margin", margin, low=0.0, low_open=True)
-    check_choice(name, "mining", mining, ("all", "batch_hard", "semi_hard"))
-    p = _check_p(name, p)
-    _check_bool(name, "squared", squared)
-    ops, dt, e, labels = _setup_batch(name, embeddings, labels, reduction)
-    xp = ops.xp
-    d = _distance_matrix(ops, e, p, squared)
+    margin = v.positive("margin", margin)
+    v.choice("mining", mining, ("all", "batch_hard", "semi_hard"))
+    p = v.positive("p", p)
+    squared = v.flag("squared", squared)
+    a = _prepare_batch(embeddings, labels, reduction)
+    return a.run(_batch_triplet, labels=labels, margin=margin, mining=mining, p=p, squared=squared)
+
+
+def _batch_triplet(a: Prepared, e: Array, *, labels: Array, margin: float, mining: str, p: float,
+                   squared: bool) -> Mean:
+    ops, xp = a.ops, a.xp
+    d = _distance_matrix(a, e, p, squared)
     same = labels[..., :, None] == labels[..., None, :]
-    pos = same & ~_eye(xp, e.shape[-2], e)
+    pos = same & ~_eye(a, e.shape[-2])
     neg = ~same
     has_neg = xp.any(neg, axis=-1)
     below = xp.full_like(d, -1.0)  # fills never chosen by argmax (d >= 0)
     above = xp.full_like(d, xp.finfo(d.dtype).max)  # ... or by argmin
     if mining == "all":
         valid = pos[..., :, :, None] & neg[..., :, None, :]
-        hinge = _relu(xp, d[..., :, :, None] - d[..., :, None, :] + margin)
+        hinge = numerics.hinge(ops, d[..., :, :, None] - d[..., :, None, :] + margin, at_kink="zero")
         loss = xp.where(valid, hinge, xp.zeros_like(hinge))
     elif mining == "batch_hard":
         hardest_pos = _take_last(ops, d, xp.argmax(xp.where(pos, d, below), axis=-1, keepdims=True))
         hardest_neg = _take_last(ops, d, xp.argmin(xp.where(neg, d, above), axis=-1, keepdims=True))
         valid = xp.any(pos, axis=-1) & has_neg
-        hinge = _relu(xp, hardest_pos - hardest_neg + margin)
+        hinge = numerics.hinge(ops, hardest_pos - hardest_neg + margin, at_kink="zero")
         loss = xp.where(valid, hinge, xp.zeros_like(hinge))
     else:  # semi_hard
         shape = tuple(d.shape) + (d.shape[-1],)
@@ -408,15 +328,16 @@ def batch_triplet(embeddings, labels, /, *, margin=1.0, mining="batch_hard", p=2
         farthest = _take_last(ops, d, xp.argmax(xp.where(neg, d, below), axis=-1, keepdims=True))
         d_neg = xp.where(xp.any(cand, axis=-1), nearest, farthest[..., :, None])
         valid = pos & has_neg[..., :, None]
-        hinge = _relu(xp, d - d_neg + margin)
+        hinge = numerics.hinge(ops, d - d_neg + margin, at_kink="zero")
         loss = xp.where(valid, hinge, xp.zeros_like(hinge))
-    return _masked_mean(ops, loss, valid, reduction, dt)
+    return _masked_mean(loss, valid, xp)
 
 
 # --- cosine losses ------------------------------------------------------------
 
-@planned
-def cosine_embedding(x1, x2, target, /, *, margin=0.0, reduction="mean"):
+@loss
+def cosine_embedding(x1: Array, x2: Array, target: Array, /, *, margin: float = 0.0,
+                     reduction: Reduction = "mean") -> Array:
     """Cosine embedding loss with torch's ``cosine_embedding_loss`` semantics.
 
     With ``cos = x1.x2 / sqrt((||x1||^2 + 1e-12)(||x2||^2 + 1e-12))`` (torch's
@@ -444,17 +365,17 @@ def cosine_embedding(x1, x2, target, /, *, margin=0.0, reduction="mean"):
       >>> lossapi.cosine_embedding(x1, x2, np.array([1, -1]), margin=0.5, reduction="none").round(6)
       array([1.      , 0.207107])
     """
-    name = "cosine_embedding"
-    margin = check_number(name, "margin", margin, low=-1.0, high=1.0)
-    check_reduction(name, reduction)
-    resolve(name, x1, x2, target)
-    ops, dt, x1, x2 = setup(name, x1, x2, names=("x1", "x2"), reduction=reduction)
-    xp = ops.xp
-    _check_ndim(name, x1, "x1", 1)
-    target = _per_pair(name, ops, target, x1, "target", "x1", x1.dtype)
-    fast = native_loss(ops, "cosine_embedding", dt, x1, x2, target, reduction, margin=margin)
-    if fast is not None:
-        return fast
+    margin = v.number("margin", margin, low=-1.0, high=1.0)
+    a = prepare(x1, x2, target, reduction=reduction, same_shape=False)
+    x1, x2, target = a.arrays
+    v.same_shape(x1, x2, ("x1", "x2"))
+    v.min_ndim(x1, "x1", 1, "[..., D]")
+    v.per_pair(target, x1, ("target", "x1"))
+    return a.run(_cosine_embedding, margin=margin)
+
+
+def _cosine_embedding(a: Prepared, x1: Array, x2: Array, target: Array, *, margin: float) -> Array:
+    ops, xp = a.ops, a.xp
     dot = xp.sum(x1 * x2, axis=-1)
     # torch's sqrt(a * b) (not sqrt(a) * sqrt(b)), so the torch fast path and
     # this code agree everywhere, including where a * b overflows.
@@ -462,12 +383,12 @@ def cosine_embedding(x1, x2, target, /, *, margin=0.0, reduction="mean"):
     s2 = xp.sum(x2 * x2, axis=-1) + _COS_EMB_EPS
     cos = dot / xp.sqrt(s1 * s2)
     zero = xp.zeros_like(cos)
-    loss = xp.where(target == 1, 1.0 - cos, xp.where(target == -1, _hinge(ops, cos - margin), zero))
-    return reduce(ops, loss, reduction, dt)
+    return xp.where(target == 1, 1.0 - cos,
+                    xp.where(target == -1, numerics.hinge(ops, cos - margin, at_kink="slope"), zero))
 
 
-@planned
-def cosine_proximity(x1, x2, /, *, axis=-1, reduction="mean"):
+@loss
+def cosine_proximity(x1: Array, x2: Array, /, *, axis: int = -1, reduction: Reduction = "mean") -> Array:
     """Negative cosine similarity, ``-cos(x1, x2)`` along ``axis``.
 
     The reference guide's cosine proximity loss; equal to
@@ -492,20 +413,17 @@ def cosine_proximity(x1, x2, /, *, axis=-1, reduction="mean"):
       ...                          reduction="none").round(6)
       array([-1.      ,  0.707107])
     """
-    name = "cosine_proximity"
-    if isinstance(axis, bool) or not isinstance(axis, int):
-        raise TypeError(f"{name}: axis must be an int, got {type(axis).__name__}")
-    ops, dt, x1, x2 = setup(name, x1, x2, names=("x1", "x2"), reduction=reduction)
-    xp = ops.xp
-    if not -x1.ndim <= axis < x1.ndim:
-        raise ValueError(f"{name}: axis {axis} is out of range for arrays with {x1.ndim} axes")
-    fast = native_loss(ops, "cosine_proximity", dt, x1, x2, reduction, axis=axis)
-    if fast is not None:
-        return fast
-    if axis % x1.ndim != x1.ndim - 1:
+    a = prepare(x1, x2, reduction=reduction)
+    axis = v.axis(axis, a.arrays[0].ndim, "arrays")
+    return a.run(_cosine_proximity, axis=axis)
+
+
+def _cosine_proximity(a: Prepared, x1: Array, x2: Array, *, axis: int) -> Array:
+    ops, xp = a.ops, a.xp
+    if axis != x1.ndim - 1:
         x1, x2 = xp.moveaxis(x1, axis, -1), xp.moveaxis(x2, axis, -1)
 
-    def clamped_norm(x):
+    def clamped_norm(x: Array) -> Array:
         # Value max(||x||, eps), gradient that of ||x|| (torch's un-differentiated
         # clamp). sqrt(max(s, smallest normal)) has gradient 0, not NaN, at
         # x == 0; its value there (< 1e-19) is clamped to eps anyway.
@@ -519,12 +437,13 @@ def cosine_proximity(x1, x2, /, *, axis=-1, reduction="mean"):
     # association ~10% faster than (x1 * x2) * w), and no [..., D] temporary
     # is kept for the backward.
     w = (1.0 / clamped_norm(x1)) / clamped_norm(x2)  # not 1/(c1 c2): that product may overflow
-    return reduce(ops, -xp.sum(x1 * (x2 * w[..., None]), axis=-1), reduction, dt)
+    return -xp.sum(x1 * (x2 * w[..., None]), axis=-1)
 
 
 # --- batch contrastive losses -------------------------------------------------
 
-def nt_xent(z1, z2, /, *, temperature=0.5, reduction="mean"):
+@loss
+def nt_xent(z1: Array, z2: Array, /, *, temperature: float = 0.5, reduction: Reduction = "mean") -> Array:
     """NT-Xent (normalized temperature-scaled cross-entropy), SimCLR's InfoNCE.
 
     ``z1[i]`` and ``z2[i]`` are two views of sample ``i``. The ``2N`` vectors
@@ -556,21 +475,27 @@ def nt_xent(z1, z2, /, *, temperature=0.5, reduction="mean"):
       >>> round(float(lossapi.nt_xent(z, z, temperature=1.0)), 6)
       0.551445
     """
-    name = "nt_xent"
-    t = check_number(name, "temperature", temperature, low=0.0, low_open=True)
-    ops, dt, z1, z2 = setup(name, z1, z2, names=("z1", "z2"), reduction=reduction)
-    xp = ops.xp
-    _check_ndim(name, z1, "z1", 2)
+    t = v.positive("temperature", temperature)
+    a = prepare(z1, z2, reduction=reduction)
+    v.min_ndim(a.arrays[0], "z1", 2, "[..., N, D]")
+    return a.run(_nt_xent, temperature=t)
+
+
+def _nt_xent(a: Prepared, z1: Array, z2: Array, *, temperature: float) -> Array:
+    ops, xp = a.ops, a.xp
+    t = temperature
     u1, u2 = _unit(ops, z1), _unit(ops, z2)
     u = xp.concat([u1, u2], axis=-2)
     s = _gram(ops, u) / t
     # Self-similarity is excluded with a large finite negative (via where).
-    lse, _ = _masked_lse(ops, s, ~_eye(xp, u.shape[-2], u))
+    lse, _ = numerics.masked_logsumexp(ops, s, ~_eye(a, u.shape[-2]), axis=-1)
     pos = xp.sum(u1 * u2, axis=-1) / t
-    return reduce(ops, lse - xp.concat([pos, pos], axis=-1), reduction, dt)
+    return lse - xp.concat([pos, pos], axis=-1)
 
 
-def circle(embeddings, labels, /, *, margin=0.25, gamma=256.0, detach_weights=True, reduction="mean"):
+@loss
+def circle(embeddings: Array, labels: Array, /, *, margin: float = 0.25, gamma: float = 256.0,
+           detach_weights: bool = True, reduction: Reduction = "mean") -> Array:
     """Circle loss (Sun et al. 2020), pair-wise label form over a batch.
 
     ``s`` is the cosine similarity between batch members (vectors divided by
@@ -608,22 +533,26 @@ def circle(embeddings, labels, /, *, margin=0.25, gamma=256.0, detach_weights=Tr
       >>> round(float(lossapi.circle(e, np.array([0, 0, 1, 1]), gamma=16.0)), 6)
       0.301441
     """
-    name = "circle"
-    m = check_number(name, "margin", margin, low=0.0, high=1.0, high_open=True)
-    gamma = check_number(name, "gamma", gamma, low=0.0, low_open=True)
-    _check_bool(name, "detach_weights", detach_weights)
-    ops, dt, e, labels = _setup_batch(name, embeddings, labels, reduction)
-    xp = ops.xp
+    m = v.number("margin", margin, low=0.0, high=1.0, high_open=True)
+    gamma = v.positive("gamma", gamma)
+    detach_weights = v.flag("detach_weights", detach_weights)
+    a = _prepare_batch(embeddings, labels, reduction)
+    return a.run(_circle, labels=labels, margin=m, gamma=gamma, detach_weights=detach_weights)
+
+
+def _circle(a: Prepared, e: Array, *, labels: Array, margin: float, gamma: float, detach_weights: bool) -> Mean:
+    ops, xp = a.ops, a.xp
+    m = margin
     u = _unit(ops, e)
     s = _gram(ops, u)
     same = labels[..., :, None] == labels[..., None, :]
-    pos = same & ~_eye(xp, e.shape[-2], e)
-    a_p = _relu(xp, 1.0 + m - s)
-    a_n = _relu(xp, s + m)
+    pos = same & ~_eye(a, e.shape[-2])
+    a_p = numerics.hinge(ops, 1.0 + m - s, at_kink="zero")
+    a_n = numerics.hinge(ops, s + m, at_kink="zero")
     if detach_weights:
         a_p, a_n = ops.stop_gradient(a_p), ops.stop_gradient(a_n)
-    lse_p, has_p = _masked_lse(ops, -gamma * a_p * (s - (1.0 - m)), pos)
-    lse_n, has_n = _masked_lse(ops, gamma * a_n * (s - m), ~same)
+    lse_p, has_p = numerics.masked_logsumexp(ops, -gamma * a_p * (s - (1.0 - m)), pos, axis=-1)
+    lse_n, has_n = numerics.masked_logsumexp(ops, gamma * a_n * (s - m), ~same, axis=-1)
     valid = has_p & has_n
     loss = xp.where(valid, ops.softplus(lse_p + lse_n), xp.zeros_like(lse_p))
-    return _masked_mean(ops, loss, valid, reduction, dt)
+    return _masked_mean(loss, valid, xp)

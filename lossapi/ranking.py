@@ -22,10 +22,13 @@ See the user guide (README, "Conventions") for reductions and dtypes.
 from __future__ import annotations
 
 import math
-import operator
 from typing import Any
 
-from ._common import as_float_pred, check_axis, check_number, native_loss, planned, reduce, setup
+from ._core import numerics
+from ._core import validate as v
+from ._core.loss import loss
+from ._core.prepare import Prepared, float_array, prepare
+from ._core.types import Array, Reduction
 
 __all__ = [
     "margin_ranking",
@@ -38,32 +41,34 @@ __all__ = [
 _LN2 = math.log(2.0)
 
 
-def _check_axis(loss: str, axis: Any, ndim: int) -> int:
-    """``axis`` as a non-negative int, or an error naming the loss."""
-    if ndim == 0 and not isinstance(axis, bool):
+def _lists(scores: Array, relevance: Array, axis: Any, reduction: str) -> tuple[Prepared, int]:
+    """Validate and cast scores and relevance; the list axis, normalised."""
+    a = prepare(scores, relevance, reduction=reduction)
+    ndim = a.arrays[0].ndim
+    if ndim == 0:
         try:
-            operator.index(axis)
-        except TypeError:
-            return check_axis(loss, axis, 1, "scores")  # raises the TypeError
-        raise ValueError(f"{loss}: scores must have at least one dimension (the list axis), got a 0-d array")
-    return check_axis(loss, axis, ndim, "scores")
+            v.axis(axis, 1, "scores")  # a bad type is a TypeError first
+        except v.BadValue:
+            pass
+        raise v.BadValue("scores must have at least one dimension (the list axis), got a 0-d array")
+    return a, v.axis(axis, ndim, "scores")
 
 
-def _lists(loss, scores, relevance, axis, reduction):
-    """Validate, cast, and move the list axis last; also the real-item mask."""
-    ops, dt, s, r = setup(loss, scores, relevance, names=("scores", "relevance"), reduction=reduction)
-    axis = _check_axis(loss, axis, s.ndim)
+def _last(a: Prepared, s: Array, r: Array, axis: int) -> tuple[Array, Array, Array]:
+    """Scores and relevance with the list axis last, padded scores replaced
+    by 0, and the real-item mask."""
+    xp = a.xp
     if axis != s.ndim - 1:
-        s = ops.xp.moveaxis(s, axis, -1)
-        r = ops.xp.moveaxis(r, axis, -1)
+        s = xp.moveaxis(s, axis, -1)
+        r = xp.moveaxis(r, axis, -1)
     # Negative or NaN relevance marks padding (NaN >= 0 is False). Padded
     # scores are replaced by 0, so junk there (inf, NaN) reaches no value and
     # no gradient.
     valid = r >= 0
-    return ops, dt, ops.xp.where(valid, s, ops.xp.zeros_like(s)), r, valid
+    return xp.where(valid, s, xp.zeros_like(s)), r, valid
 
 
-def _reverse_cumulative_logsumexp(ops, x, valid):
+def _reverse_cumulative_logsumexp(ops: Any, x: Array, valid: Array) -> tuple[Array, Array]:
     """Reverse cumulative log-sum-exp over the real items (last axis).
 
     Returns ``(m, log_c)`` with ``m + log_c = log(sum_{real j >= i} exp(x_j))``
@@ -100,8 +105,9 @@ def _reverse_cumulative_logsumexp(ops, x, valid):
     return m, xp.log(c)
 
 
-@planned
-def margin_ranking(s1, s2, target, /, *, margin=0.0, reduction="mean"):
+@loss
+def margin_ranking(s1: Array, s2: Array, target: Array, /, *, margin: float = 0.0,
+                   reduction: Reduction = "mean") -> Array:
     """Margin ranking loss, ``max(0, -target * (s1 - s2) + margin)``.
 
     ``target == 1`` means ``s1`` should score higher than ``s2`` by at least
@@ -130,21 +136,20 @@ def margin_ranking(s1, s2, target, /, *, margin=0.0, reduction="mean"):
       >>> round(float(lossapi.margin_ranking(s1, s2, np.array([1.0, 1.0, -1.0]), margin=0.2)), 4)
       0.3333
     """
-    margin = check_number("margin_ranking", "margin", margin)
-    s2_in = s2
-    ops, dt, s1, s2, y = setup("margin_ranking", s1, s2, target, names=("s1", "s2", "target"),
-                                reduction=reduction)
-    as_float_pred("margin_ranking", ops, s2_in, "s2")
-    fast = native_loss(ops, "margin_ranking", dt, s1, s2, y, reduction=reduction, margin=margin)
-    if fast is not None:
-        return fast
-    v = margin - y * (s1 - s2)
-    # v < 0, not v <= 0: the linear piece's gradient at v == 0 and NaN kept,
-    # torch's clamp_min(v, 0).
-    return reduce(ops, ops.xp.where(v < 0, ops.xp.zeros_like(v), v), reduction, dt)
+    margin = v.number("margin", margin)
+    a = prepare(s1, s2, target, reduction=reduction)
+    float_array(a.ops, s2, "s2")
+    return a.run(_margin_ranking, margin=margin)
 
 
-def ranknet(scores, relevance, /, *, axis=-1, reduction="mean"):
+def _margin_ranking(a: Prepared, s1: Array, s2: Array, y: Array, *, margin: float) -> Array:
+    # The linear piece's gradient at the kink and NaN kept: torch's
+    # clamp_min(margin - y * (s1 - s2), 0).
+    return numerics.hinge(a.ops, margin - y * (s1 - s2), at_kink="slope")
+
+
+@loss
+def ranknet(scores: Array, relevance: Array, /, *, axis: int = -1, reduction: Reduction = "mean") -> Array:
     """RankNet pairwise logistic loss, averaged over the ordered pairs of a list.
 
     For every pair of real items with ``relevance[i] > relevance[j]`` the loss
@@ -176,18 +181,24 @@ def ranknet(scores, relevance, /, *, axis=-1, reduction="mean"):
       >>> np.round(lossapi.ranknet(s, r, reduction="none"), 4)
       array([0.3133, 1.3133])
     """
-    ops, dt, s, r, valid = _lists("ranknet", scores, relevance, axis, reduction)
-    xp = ops.xp
+    a, axis = _lists(scores, relevance, axis, reduction)
+    return a.run(_ranknet, axis=axis)
+
+
+def _ranknet(a: Prepared, scores: Array, relevance: Array, *, axis: int) -> Array:
+    ops, xp = a.ops, a.xp
+    s, r, valid = _last(a, scores, relevance, axis)
     # [..., i, j]: pair (i, j) counts when item i is more relevant than item j
     # and both are real (rel_i > rel_j >= 0).
     pair = (xp.expand_dims(r, axis=-1) > xp.expand_dims(r, axis=-2)) & xp.expand_dims(valid, axis=-2)
     per_pair = ops.softplus(xp.expand_dims(s, axis=-2) - xp.expand_dims(s, axis=-1))
     total = xp.sum(xp.where(pair, per_pair, xp.zeros_like(per_pair)), axis=(-2, -1))
     count = xp.sum(xp.astype(pair, s.dtype), axis=(-2, -1))
-    return reduce(ops, total / xp.where(count > 0, count, xp.ones_like(count)), reduction, dt)
+    return total / xp.where(count > 0, count, xp.ones_like(count))
 
 
-def listnet(scores, relevance, /, *, axis=-1, reduction="mean"):
+@loss
+def listnet(scores: Array, relevance: Array, /, *, axis: int = -1, reduction: Reduction = "mean") -> Array:
     """ListNet top-one loss: cross entropy between two softmaxes of a list.
 
     ``-sum_i softmax(relevance)_i * log softmax(scores)_i`` over the real
@@ -216,8 +227,13 @@ def listnet(scores, relevance, /, *, axis=-1, reduction="mean"):
       >>> np.round(lossapi.listnet(s, r, reduction="none"), 4)
       array([0.9753, 1.1269])
     """
-    ops, dt, s, r, valid = _lists("listnet", scores, relevance, axis, reduction)
-    xp = ops.xp
+    a, axis = _lists(scores, relevance, axis, reduction)
+    return a.run(_listnet, axis=axis)
+
+
+def _listnet(a: Prepared, scores: Array, relevance: Array, *, axis: int) -> Array:
+    ops, xp = a.ops, a.xp
+    s, r, valid = _last(a, scores, relevance, axis)
     # Padding enters both log-sum-exps as half the lowest finite value: exp
     # of it is 0 against any real item, and lse - pad stays finite (lowest
     # itself would overflow it for scores above ~1e31 in float32).
@@ -233,10 +249,11 @@ def listnet(scores, relevance, /, *, axis=-1, reduction="mean"):
     # A real item has relevance >= 0, so lse_r >= 0 exactly when the list
     # has one; an empty list's loss is 0 (and its finite junk gets no gradient).
     has_items = lse_r[..., 0] >= 0
-    return reduce(ops, xp.where(has_items, loss, xp.zeros_like(loss)), reduction, dt)
+    return xp.where(has_items, loss, xp.zeros_like(loss))
 
 
-def listmle(scores, relevance, /, *, axis=-1, reduction="mean"):
+@loss
+def listmle(scores: Array, relevance: Array, /, *, axis: int = -1, reduction: Reduction = "mean") -> Array:
     """ListMLE: negative Plackett-Luce log-likelihood of the relevance order.
 
     With ``pi`` the real items sorted by relevance, highest first,
@@ -272,8 +289,13 @@ def listmle(scores, relevance, /, *, axis=-1, reduction="mean"):
       >>> np.round(lossapi.listmle(s, r, reduction="none"), 4)
       array([0.7209, 1.3133])
     """
-    ops, dt, s, r, valid = _lists("listmle", scores, relevance, axis, reduction)
-    xp = ops.xp
+    a, axis = _lists(scores, relevance, axis, reduction)
+    return a.run(_listmle, axis=axis)
+
+
+def _listmle(a: Prepared, scores: Array, relevance: Array, *, axis: int) -> Array:
+    ops, xp = a.ops, a.xp
+    s, r, _ = _last(a, scores, relevance, axis)
     # Padding (negative or NaN relevance) may land anywhere in the order;
     # the scan and the final mask treat it wherever it is.
     order = xp.argsort(r, axis=-1, descending=True, stable=True)
@@ -281,10 +303,12 @@ def listmle(scores, relevance, /, *, axis=-1, reduction="mean"):
     valid_sorted = ops.take_along_axis(r, order, axis=-1) >= 0
     m, log_c = _reverse_cumulative_logsumexp(ops, s_sorted, valid_sorted)
     terms = xp.where(valid_sorted, (m - s_sorted) + log_c, xp.zeros_like(s_sorted))
-    return reduce(ops, xp.sum(terms, axis=-1), reduction, dt)
+    return xp.sum(terms, axis=-1)
 
 
-def approx_ndcg(scores, relevance, /, *, temperature=1.0, axis=-1, reduction="mean"):
+@loss
+def approx_ndcg(scores: Array, relevance: Array, /, *, temperature: float = 1.0, axis: int = -1,
+                reduction: Reduction = "mean") -> Array:
     """ApproxNDCG loss: ``1 - NDCG`` with ranks smoothed by sigmoids.
 
     The rank of item ``i`` is approximated by
@@ -324,9 +348,14 @@ def approx_ndcg(scores, relevance, /, *, temperature=1.0, axis=-1, reduction="me
       >>> np.round(lossapi.approx_ndcg(s, r, reduction="none"), 4)
       array([0.1683, 0.3101])
     """
-    temperature = check_number("approx_ndcg", "temperature", temperature, low=0.0, low_open=True)
-    ops, dt, s, r, valid = _lists("approx_ndcg", scores, relevance, axis, reduction)
-    xp = ops.xp
+    temperature = v.positive("temperature", temperature)
+    a, axis = _lists(scores, relevance, axis, reduction)
+    return a.run(_approx_ndcg, temperature=temperature, axis=axis)
+
+
+def _approx_ndcg(a: Prepared, scores: Array, relevance: Array, *, temperature: float, axis: int) -> Array:
+    ops, xp = a.ops, a.xp
+    s, r, valid = _last(a, scores, relevance, axis)
     zero = xp.zeros_like(s)
     # [..., i, j] = sigmoid((s_j - s_i) / T), summed over real j. The j == i
     # term is sigmoid(0) = 1/2 exactly (with zero gradient), so
@@ -344,4 +373,4 @@ def approx_ndcg(scores, relevance, /, *, temperature=1.0, axis=-1, reduction="me
     idcg = xp.sum(ideal_gain / xp.log2(1.0 + ranks), axis=-1)
     has_gain = idcg > 0
     ndcg = dcg / xp.where(has_gain, idcg, xp.ones_like(idcg))
-    return reduce(ops, xp.where(has_gain, 1.0 - ndcg, xp.zeros_like(ndcg)), reduction, dt)
+    return xp.where(has_gain, 1.0 - ndcg, xp.zeros_like(ndcg))

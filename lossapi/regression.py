@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import math
 
-from typing import Any
-
 from ._core import validate as v
 from ._core.loss import loss
 from ._core.prepare import Prepared, cast, float_array, prepare
@@ -32,7 +30,7 @@ __all__ = [
 
 
 @loss
-def mse(pred, target, /, *, reduction="mean"):
+def mse(pred: Array, target: Array, /, *, reduction: Reduction = "mean") -> Array:
     """Mean squared error, ``(pred - target)**2``.
 
     Args:
@@ -57,7 +55,7 @@ def _mse(a: Prepared, pred: Array, target: Array) -> Array:
 
 
 @loss
-def mae(pred, target, /, *, reduction="mean"):
+def mae(pred: Array, target: Array, /, *, reduction: Reduction = "mean") -> Array:
     """Mean absolute error, ``|pred - target|`` (torch's ``l1_loss``).
 
     The subgradient at ``pred == target`` is 0 on every backend.
@@ -75,7 +73,7 @@ def _mae(a: Prepared, pred: Array, target: Array) -> Array:
 
 
 @loss
-def huber(pred, target, /, *, delta=1.0, reduction="mean"):
+def huber(pred: Array, target: Array, /, *, delta: float = 1.0, reduction: Reduction = "mean") -> Array:
     """Huber loss as in the guide (and ``torch.nn.functional.huber_loss``).
 
     ``0.5 r**2`` for ``|r| <= delta``, ``delta * (|r| - 0.5 delta)`` beyond.
@@ -111,7 +109,7 @@ def _huber(a: Prepared, pred: Array, target: Array, *, delta: float) -> Array:
 
 
 @loss
-def smooth_l1(pred, target, /, *, beta=1.0, reduction="mean"):
+def smooth_l1(pred: Array, target: Array, /, *, beta: float = 1.0, reduction: Reduction = "mean") -> Array:
     """Smooth L1 loss with torch's semantics.
 
     ``0.5 r**2 / beta`` for ``|r| < beta``, ``|r| - 0.5 beta`` otherwise;
@@ -138,7 +136,7 @@ def _smooth_l1(a: Prepared, pred: Array, target: Array, *, beta: float) -> Array
 
 
 @loss
-def log_cosh(pred, target, /, *, reduction="mean"):
+def log_cosh(pred: Array, target: Array, /, *, reduction: Reduction = "mean") -> Array:
     """Log-cosh loss, ``log(cosh(pred - target))``.
 
     Computed as ``|r| + log1p(exp(-|r|)**2) - log 2``, which is exact and finite
@@ -162,7 +160,7 @@ def _log_cosh(a: Prepared, pred: Array, target: Array) -> Array:
 
 
 @loss
-def mape(pred, target, /, *, eps=1.17e-6, reduction="mean"):
+def mape(pred: Array, target: Array, /, *, eps: float = 1.17e-6, reduction: Reduction = "mean") -> Array:
     """Mean absolute percentage error, ``100 * |pred - target| / |target|``.
 
     A zero (or tiny) target would divide by zero. The denominator is
@@ -185,7 +183,7 @@ def _mape(a: Prepared, pred: Array, target: Array, *, eps: float) -> Array:
 
 
 @loss
-def smape(pred, target, /, *, eps=1.17e-6, reduction="mean"):
+def smape(pred: Array, target: Array, /, *, eps: float = 1.17e-6, reduction: Reduction = "mean") -> Array:
     """Symmetric MAPE in percent: ``100 * 2|r| / (|pred| + |target|)``.
 
     Values lie in [0, 200]. The denominator is floored at ``eps``, so
@@ -207,7 +205,7 @@ def _smape(a: Prepared, pred: Array, target: Array, *, eps: float) -> Array:
 
 
 @loss
-def msle(pred, target, /, *, reduction="mean"):
+def msle(pred: Array, target: Array, /, *, reduction: Reduction = "mean") -> Array:
     """Mean squared logarithmic error, ``(log1p(pred) - log1p(target))**2``.
 
     Negative values are clipped to 0 first (Keras' convention), so the loss
@@ -229,7 +227,7 @@ def _msle(a: Prepared, pred: Array, target: Array) -> Array:
 
 
 @loss
-def pinball(pred, target, /, *, quantile=0.5, reduction="mean"):
+def pinball(pred: Array, target: Array, /, *, quantile: float = 0.5, reduction: Reduction = "mean") -> Array:
     """Pinball (quantile) loss for the ``quantile``-th quantile.
 
     With ``r = target - pred``: ``quantile * r`` if ``r >= 0`` else
@@ -253,7 +251,8 @@ def _pinball(a: Prepared, pred: Array, target: Array, *, quantile: float) -> Arr
 
 
 @loss
-def poisson_nll(pred, target, /, *, log_input=True, full=False, eps=1e-8, reduction="mean"):
+def poisson_nll(pred: Array, target: Array, /, *, log_input: bool = True, full: bool = False, eps: float = 1e-8,
+                reduction: Reduction = "mean") -> Array:
     """Poisson negative log-likelihood with torch's semantics.
 
     ``log_input=True``: ``pred`` is the log-rate, loss ``exp(pred) - target*pred``.
@@ -287,7 +286,8 @@ def _poisson_nll(a: Prepared, pred: Array, target: Array, *, log_input: bool, fu
 
 
 @loss
-def gaussian_nll(mean, target, var, /, *, full=False, eps=1e-6, reduction="mean"):
+def gaussian_nll(mean: Array, target: Array, var: Array, /, *, full: bool = False, eps: float = 1e-6,
+                 reduction: Reduction = "mean") -> Array:
     """Gaussian negative log-likelihood with torch's semantics.
 
     ``0.5 * (log(var) + (mean - target)**2 / var)``, plus ``0.5*log(2*pi)``

@@ -24,50 +24,25 @@ gradient. See the user guide (README, "Conventions") for reductions and dtypes.
 
 from __future__ import annotations
 
-import operator
 from typing import Any
 
-from ._common import check_number, reduce, setup
+from ._core import numerics
+from ._core import validate as v
+from ._core.loss import loss
+from ._core.prepare import Prepared, prepare
+from ._core.types import Array, Reduction
 
 __all__ = ["dice", "jaccard", "tversky"]
 
-
-def _check_axes(loss: str, axis: Any, ndim: int) -> tuple[int, ...]:
-    """``axis`` as a tuple of distinct non-negative ints (all axes for None)."""
-    if axis is None:
-        return tuple(range(ndim))
-    items = tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)
-    if not items:
-        raise ValueError(f"{loss}: axis must be None, an int or a non-empty tuple of ints, got {axis!r}")
-    out = []
-    for a in items:
-        if isinstance(a, bool):
-            raise TypeError(f"{loss}: axis must be None, an int or a tuple of ints, got {axis!r}")
-        try:
-            a = operator.index(a)
-        except TypeError:
-            raise TypeError(f"{loss}: axis must be None, an int or a tuple of ints, got {axis!r}") from None
-        if not -ndim <= a < ndim:
-            raise ValueError(f"{loss}: axis {a} is out of range for inputs with {ndim} dimension(s)")
-        out.append(a % ndim)
-    if len(set(out)) != len(out):
-        raise ValueError(f"{loss}: axis {axis!r} repeats an axis")
-    return tuple(out)
+Axes = int | tuple[int, ...] | None
 
 
-def _sum(xp, x, axes):
+def _sum(xp: Any, x: Array, axes: tuple[int, ...]) -> Array:
     # An empty tuple (0-d inputs) means nothing to sum; torch would sum all.
     return xp.sum(x, axis=axes) if axes else x
 
 
-def _safe_ratio(xp, num, den):
-    # Double where: a zero denominator (only possible with smooth == 0 and
-    # empty masks, where num == 0 too) gives 0 and a finite gradient.
-    zero = den == 0
-    return xp.where(zero, xp.zeros_like(num), num / xp.where(zero, xp.ones_like(den), den))
-
-
-def _overlaps(xp, p, g, axes):
+def _overlaps(xp: Any, p: Array, g: Array, axes: tuple[int, ...]) -> tuple[Array, Array]:
     """Soft ``TP`` and ``FP + FN``, each summed once over ``axes``.
 
     ``FP + FN = (p - p g) + (g - p g)``: summed directly (no ``sum p - TP``
@@ -80,7 +55,8 @@ def _overlaps(xp, p, g, axes):
     return _sum(xp, pg, axes), _sum(xp, (p - pg) + (g - pg), axes)
 
 
-def _weighted_overlaps(xp, p, g, axes, alpha, beta):
+def _weighted_overlaps(xp: Any, p: Array, g: Array, axes: tuple[int, ...], alpha: float,
+                       beta: float) -> tuple[Array, Array]:
     """Soft ``TP`` and ``alpha FP + beta FN``, each summed once over ``axes``.
 
     ``FP = -(p (g - 1))`` and ``FN = -(g (p - 1))``, the same numbers as
@@ -90,13 +66,16 @@ def _weighted_overlaps(xp, p, g, axes, alpha, beta):
     return _sum(xp, p * g, axes), -_sum(xp, alpha * (p * (g - 1.0)) + beta * (g * (p - 1.0)), axes)
 
 
-def _prepare(loss, probs, target, smooth, axis, reduction):
-    smooth = check_number(loss, "smooth", smooth, low=0.0)
-    ops, dt, probs, target = setup(loss, probs, target, names=("probs", "target"), reduction=reduction)
-    return ops, dt, probs, target, smooth, _check_axes(loss, axis, probs.ndim)
+def _prepare(probs: Array, target: Array, smooth: Any, axis: Any,
+             reduction: str) -> tuple[Prepared, float, tuple[int, ...]]:
+    smooth = v.number("smooth", smooth, low=0.0)
+    a = prepare(probs, target, reduction=reduction)
+    return a, smooth, v.axes(axis, a.arrays[0].ndim)
 
 
-def dice(probs, target, /, *, smooth=1e-6, axis=None, reduction="mean"):
+@loss
+def dice(probs: Array, target: Array, /, *, smooth: float = 1e-6, axis: Axes = None,
+         reduction: Reduction = "mean") -> Array:
     """Soft Dice loss, ``1 - (2 TP + smooth) / (sum p + sum g + smooth)``.
 
     ``sum p + sum g = 2 TP + FP + FN``, so the loss is computed as
@@ -127,13 +106,20 @@ def dice(probs, target, /, *, smooth=1e-6, axis=None, reduction="mean"):
       >>> np.round(lossapi.dice(p, g, axis=1, reduction="none"), 4)
       array([0.1, 0.2])
     """
-    ops, dt, p, g, smooth, axes = _prepare("dice", probs, target, smooth, axis, reduction)
-    xp = ops.xp
-    tp, miss = _overlaps(xp, p, g, axes)  # miss = FP + FN
-    return reduce(ops, _safe_ratio(xp, miss, 2.0 * tp + miss + smooth), reduction, dt)
+    a, smooth, axes = _prepare(probs, target, smooth, axis, reduction)
+    return a.run(_dice, smooth=smooth, axes=axes)
 
 
-def jaccard(probs, target, /, *, smooth=1e-6, axis=None, reduction="mean"):
+def _dice(a: Prepared, p: Array, g: Array, *, smooth: float, axes: tuple[int, ...]) -> Array:
+    tp, miss = _overlaps(a.xp, p, g, axes)  # miss = FP + FN
+    # safe_ratio: a zero denominator (only possible with smooth == 0 and
+    # empty masks, where num == 0 too) gives 0 and a finite gradient.
+    return numerics.safe_ratio(a.ops, miss, 2.0 * tp + miss + smooth)
+
+
+@loss
+def jaccard(probs: Array, target: Array, /, *, smooth: float = 1e-6, axis: Axes = None,
+            reduction: Reduction = "mean") -> Array:
     """Soft Jaccard (IoU) loss, ``1 - (TP + smooth) / (sum p + sum g - TP + smooth)``.
 
     ``sum p + sum g - TP = TP + FP + FN`` (the soft union), so the loss is
@@ -161,13 +147,18 @@ def jaccard(probs, target, /, *, smooth=1e-6, axis=None, reduction="mean"):
       >>> round(float(lossapi.jaccard(p, g)), 4)
       0.2609
     """
-    ops, dt, p, g, smooth, axes = _prepare("jaccard", probs, target, smooth, axis, reduction)
-    xp = ops.xp
-    tp, miss = _overlaps(xp, p, g, axes)  # miss = FP + FN
-    return reduce(ops, _safe_ratio(xp, miss, tp + miss + smooth), reduction, dt)
+    a, smooth, axes = _prepare(probs, target, smooth, axis, reduction)
+    return a.run(_jaccard, smooth=smooth, axes=axes)
 
 
-def tversky(probs, target, /, *, alpha=0.5, beta=0.5, gamma=1.0, smooth=1e-6, axis=None, reduction="mean"):
+def _jaccard(a: Prepared, p: Array, g: Array, *, smooth: float, axes: tuple[int, ...]) -> Array:
+    tp, miss = _overlaps(a.xp, p, g, axes)  # miss = FP + FN
+    return numerics.safe_ratio(a.ops, miss, tp + miss + smooth)  # 0 for a zero denominator, as in dice
+
+
+@loss
+def tversky(probs: Array, target: Array, /, *, alpha: float = 0.5, beta: float = 0.5, gamma: float = 1.0,
+            smooth: float = 1e-6, axis: Axes = None, reduction: Reduction = "mean") -> Array:
     """Tversky loss, and focal Tversky loss for ``gamma != 1``.
 
     ``TI = (TP + smooth) / (TP + alpha FP + beta FN + smooth)`` and the loss
@@ -211,16 +202,20 @@ def tversky(probs, target, /, *, alpha=0.5, beta=0.5, gamma=1.0, smooth=1e-6, ax
       >>> round(float(lossapi.tversky(p, g, alpha=0.3, beta=0.7)), 4)
       0.1866
     """
-    name = "tversky"
-    alpha = check_number(name, "alpha", alpha, low=0.0)
-    beta = check_number(name, "beta", beta, low=0.0)
-    gamma = check_number(name, "gamma", gamma, low=0.0, low_open=True)
-    ops, dt, p, g, smooth, axes = _prepare(name, probs, target, smooth, axis, reduction)
-    xp = ops.xp
+    alpha = v.number("alpha", alpha, low=0.0)
+    beta = v.number("beta", beta, low=0.0)
+    gamma = v.positive("gamma", gamma)
+    a, smooth, axes = _prepare(probs, target, smooth, axis, reduction)
+    return a.run(_tversky, alpha=alpha, beta=beta, gamma=gamma, smooth=smooth, axes=axes)
+
+
+def _tversky(a: Prepared, p: Array, g: Array, *, alpha: float, beta: float, gamma: float, smooth: float,
+             axes: tuple[int, ...]) -> Array:
+    xp = a.xp
     tp, miss = _weighted_overlaps(xp, p, g, axes, alpha, beta)  # miss = alpha FP + beta FN
-    loss = _safe_ratio(xp, miss, tp + miss + smooth)  # 1 - TI, >= 0
+    loss = numerics.safe_ratio(a.ops, miss, tp + miss + smooth)  # 1 - TI, >= 0
     if gamma != 1.0:
         # Double where: pow's gradient at 0 is inf (gamma < 1) or NaN-prone.
         pos = loss > 0
         loss = xp.where(pos, xp.where(pos, loss, xp.ones_like(loss)) ** gamma, xp.zeros_like(loss))
-    return reduce(ops, loss, reduction, dt)
+    return loss

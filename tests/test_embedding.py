@@ -426,7 +426,7 @@ def path(request, xp, monkeypatch):
     if request.param == "generic":
         from lossapi.backends import resolve
 
-        monkeypatch.setattr(resolve("probe", xp.asarray(np.zeros(2))), "native_losses", {})
+        monkeypatch.setattr(resolve("probe", xp.asarray(np.zeros(2))), "kernels", {})
     return request.param
 
 

@@ -63,7 +63,8 @@ def test_vendored_copy_runs(tmp_path):
 
 def _public_functions(mod):
     return {n for n, f in vars(mod).items()
-            if inspect.isfunction(f) and f.__module__ == mod.__name__ and not n.startswith("_")}
+            if inspect.isfunction(f) and not n.startswith("_")
+            and (f.__module__ == mod.__name__ or f.__module__.startswith(mod.__name__ + "."))}
 
 
 @pytest.mark.parametrize("family", FAMILIES)

@@ -91,6 +91,26 @@ def test_margin_ranking_kink_gradient_matches_torch():
         torch.testing.assert_close(g, w, rtol=0, atol=0)
 
 
+def test_margin_ranking_infinite_scores_match_torch(xp):
+    # max(0, margin - y (s1 - s2)) at v = -inf (a pair ordered by an infinite
+    # gap: 0), +inf, the kink, and on either side: values and gradients as
+    # torch's clamp_min gives them.
+    torch = pytest.importorskip("torch")
+    s1 = np.array([np.inf, -np.inf, 0.5, 2.0, 0.0, -np.inf])
+    s2 = np.array([0.0, 0.0, 0.25, 0.0, 1.0, 0.0])
+    y = np.array([1.0, 1.0, -1.0, -1.0, 1.0, -1.0])
+    t1, t2 = torch.tensor(s1, requires_grad=True), torch.tensor(s2, requires_grad=True)
+    want = torch.nn.functional.margin_ranking_loss(t1, t2, torch.tensor(y), margin=0.25, reduction="none")
+    want_grads = [g.numpy() for g in torch.autograd.grad(want.sum(), (t1, t2))]
+    args = [xp.asarray(s1), xp.asarray(s2), xp.asarray(y)]
+    got = xp.to_numpy(lossapi.margin_ranking(*args, margin=0.25, reduction="none"))
+    np.testing.assert_array_equal(got, want.detach().numpy())
+    if xp.has_grad:
+        grads = xp.grad(lambda a, b, t: lossapi.margin_ranking(a, b, t, margin=0.25, reduction="sum"), args, (0, 1))
+        for g, w in zip(grads, want_grads):
+            np.testing.assert_array_equal(g, w)
+
+
 def test_margin_ranking_nan_propagates(xp):
     s1 = xp.asarray(np.array([np.nan, 1.0]))
     s2 = xp.asarray(np.array([0.0, 0.0]))

@@ -232,7 +232,7 @@ def _generic(monkeypatch, fn, *args, **kw):
 
     ops = resolve("probe", np.zeros(2))
     with monkeypatch.context() as m:
-        m.setattr(ops, "native_losses", {})
+        m.setattr(ops, "kernels", {})
         return fn(*args, **kw)
 
 

@@ -27,8 +27,9 @@ prevents a plan unless the kernel's row declares that its kernel checks the
 same thing (``Kernel.checks``): skipping a check on a repeated call is always
 a decision written in a kernel table, never an accident. When a replayed
 kernel raises (bad values), the full path runs again and raises lossapi's
-error; when the kernel table no longer holds the row (tests switch kernels
-off), the plan stands down.
+error; when the backend's kernel table (``ops.kernels``, read afresh on each
+replay, so replacing the whole table counts too) no longer holds the row
+(tests switch kernels off), the plan stands down.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ import functools
 import inspect
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from ..backends import PLAN_TYPES, Kernel
@@ -59,7 +60,7 @@ class Call:
 
     name: str
     params: tuple[str, ...]
-    ran: tuple | None = None  # (kernel row, kernels table, arrays, options, output, astype)
+    ran: tuple | None = None  # (kernel row, ops, arrays, options, output, astype)
 
 
 def current() -> Call:
@@ -125,13 +126,13 @@ def dispatch(a: Any, math: Callable[..., Any], options: dict[str, Any]) -> Any:
     kernels = a.ops.kernels
     row = kernels.get(call.name)
     if row is not None and (row.when is None or row.when(a, options)):
-        return _run_kernel(call, row, kernels, a, options)
+        return _run_kernel(call, row, a, options)
     for check in a.checks:
         check.run(a.ops)
     return reduce(a.ops, math(a, *a.arrays, **options), a.reduction, a.out_dtype)
 
 
-def _run_kernel(call: Call, row: Kernel, kernels: dict, a: Any, options: dict[str, Any]) -> Any:
+def _run_kernel(call: Call, row: Kernel, a: Any, options: dict[str, Any]) -> Any:
     pending = [c for c in a.checks if c.kind not in row.checks]
     for check in pending:
         check.run(a.ops)
@@ -147,7 +148,7 @@ def _run_kernel(call: Call, row: Kernel, kernels: dict, a: Any, options: dict[st
         raise BadValue(msg) from None
     if out.dtype != a.out_dtype:
         out = a.ops.xp.astype(out, a.out_dtype)
-    call.ran = (row, kernels, a.arrays, opts, out, a.ops.xp.astype) if not pending else None
+    call.ran = (row, a.ops, a.arrays, opts, out, a.ops.xp.astype) if not pending else None
     return out
 
 
@@ -162,12 +163,12 @@ class Plan:
     plain options."""
 
     row: Kernel
-    kernels: dict
+    ops: Any = field(repr=False)  # its kernels table is looked up on each replay
     slots: tuple[int | str, ...] | None
     options: dict[str, Any]
     array_options: tuple[tuple[str, int | str], ...]
     out_dtype: Any
-    astype: Callable[..., Any]
+    astype: Callable[..., Any] = field(repr=False)
 
 
 def _signature(args: tuple, kwargs: dict) -> tuple:
@@ -189,7 +190,7 @@ def _signature(args: tuple, kwargs: dict) -> tuple:
 def _make_plan(call: Call, out: Any, args: tuple, kwargs: dict) -> Plan | None:
     if call.ran is None:
         return None
-    row, kernels, arrays, opts, kout, astype = call.ran
+    row, ops, arrays, opts, kout, astype = call.ran
     if kout is not out:  # the loss computed further after the kernel
         return None
     where: dict[int, int | str] = {}
@@ -217,11 +218,11 @@ def _make_plan(call: Call, out: Any, args: tuple, kwargs: dict) -> Plan | None:
     if len(used) != len(where):  # an argument the kernel never saw: its values mattered elsewhere
         return None
     as_is = slots == tuple(range(len(args)))
-    return Plan(row, kernels, None if as_is else slots, plain, array_options, kout.dtype, astype)
+    return Plan(row, ops, None if as_is else slots, plain, array_options, kout.dtype, astype)
 
 
 def _replay(plan: Plan, name: str, args: tuple, kwargs: dict) -> Any:
-    if plan.kernels.get(name) is not plan.row:
+    if plan.ops.kernels.get(name) is not plan.row:  # the table now, not the one planned with
         return _MISS
     if plan.slots is None:
         arrays: Any = args

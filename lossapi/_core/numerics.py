@@ -32,7 +32,8 @@ def clamped_log(ops: Any, p: Any) -> Any:
     pos = p > 0
     grad_ok = p >= xp.finfo(p.dtype).smallest_normal
     safe = xp.where(grad_ok, p, ops.stop_gradient(xp.where(pos, p, 1.0)))
-    return xp.where(pos, xp.maximum(xp.log(safe), LOG_FLOOR), xp.where(p == 0, LOG_FLOOR, math.nan))
+    return xp.where(pos, xp.maximum(xp.log(safe), LOG_FLOOR),
+                    xp.where(p == 0, LOG_FLOOR, xp.full_like(p, math.nan)))
 
 
 def clamped_log1m(ops: Any, p: Any) -> Any:
@@ -41,7 +42,7 @@ def clamped_log1m(ops: Any, p: Any) -> Any:
     xp = ops.xp
     below = p < 1
     return xp.where(below, xp.maximum(xp.log1p(-xp.where(below, p, 0.0)), LOG_FLOOR),
-                    xp.where(p == 1, LOG_FLOOR, math.nan))
+                    xp.where(p == 1, LOG_FLOOR, xp.full_like(p, math.nan)))
 
 
 def binary_cross_entropy(ops: Any, p: Any, t: Any) -> Any:
@@ -98,6 +99,19 @@ def safe_sqrt(ops: Any, s: Any) -> Any:
     return xp.sqrt(xp.maximum(s, xp.full_like(s, xp.finfo(s.dtype).smallest_normal))) * xp.sign(s)
 
 
+def sqrt_or_zero(ops: Any, s: Any) -> Any:
+    """``sqrt(s)`` where ``s > 0``, else 0 (also for NaN), with gradient 0
+    (not inf) where ``s <= 0``: sqrt only sees ``s > 0`` (double where).
+
+    Unlike :func:`safe_sqrt` it is exact for subnormal ``s`` (gradient
+    ``1/(2 sqrt(s))``, large but finite) and maps NaN to 0, as
+    :func:`lossapi.batch_triplet`'s distance matrix always has.
+    """
+    xp = ops.xp
+    pos = s > 0
+    return xp.where(pos, xp.sqrt(xp.where(pos, s, xp.ones_like(s))), xp.zeros_like(s))
+
+
 def pnorm(ops: Any, v: Any, p: float, axis: int = -1) -> Any:
     """``||v||_p`` along ``axis`` with a finite (zero) gradient at ``v == 0``."""
     xp = ops.xp
@@ -143,7 +157,11 @@ def hinge(ops: Any, x: Any, *, at_kink: str) -> Any:
         return ops.relu(x)
     if at_kink == "slope":
         xp = ops.xp
-        return x * ops.stop_gradient(xp.minimum(xp.sign(x) + 1.0, xp.ones_like(x)))
+        mask = ops.stop_gradient(xp.minimum(xp.sign(x) + 1.0, xp.ones_like(x)))
+        # x = -inf would give -inf * 0 = NaN where clamp_min gives 0: the mask
+        # multiplies x raised to the lowest finite value, which changes x only
+        # where the mask is 0 (NaN stays NaN).
+        return xp.maximum(x, xp.finfo(x.dtype).min) * mask
     raise ValueError(f"hinge: at_kink must be 'zero' or 'slope', got {at_kink!r}")
 
 

@@ -56,6 +56,13 @@ class Prepared:
         """The compute dtype."""
         return self.arrays[0].dtype
 
+    @property
+    def device(self) -> Any:
+        """The prediction's device (for arrays a loss creates, ``xp.arange(n, device=a.device)``)."""
+        import array_api_compat
+
+        return array_api_compat.device(self.arrays[0])
+
     def run(self, math: Callable[..., Any], **options: Any) -> Any:
         """The loss's result: a backend kernel's if one applies, else
         ``math(self, *self.arrays, **options)`` reduced (see

@@ -9,6 +9,5 @@ from __future__ import annotations
 
 from typing import Any, Literal, TypeAlias
 
-
 Array: TypeAlias = Any
 Reduction: TypeAlias = Literal["mean", "sum", "none"]

@@ -156,6 +156,15 @@ def min_ndim(x: Any, name: str, ndim: int, layout: str) -> None:
         raise BadValue(f"{name} must have shape {layout} (at least {ndim} axes), got shape {tuple(x.shape)}")
 
 
+def per_pair(y: Any, x: Any, names: tuple[str, str]) -> None:
+    """``y`` (one value per vector of ``x``) has ``x``'s shape without the
+    last (feature) axis; ``names`` are ``(y's name, x's name)``."""
+    want = tuple(x.shape[:-1])
+    if tuple(y.shape) != want:
+        raise BadValue(f"{names[0]} has shape {tuple(y.shape)} but {names[1]} has shape {tuple(x.shape)}; "
+                       f"{names[0]} must have shape {want} ({names[1]}'s shape without the feature axis)")
+
+
 def broadcasts_to(name: str, x: Any, shape: tuple, onto: str) -> None:
     """``x``'s shape broadcasts to ``shape`` without growing it (torch's rule
     for elementwise weights)."""

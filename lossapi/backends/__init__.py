@@ -97,6 +97,21 @@ class Ops:
       xp: the array-API namespace.
     """
 
+    # The primitives, bound to ``xp`` (set in __init__ from PRIMITIVES).
+    abs: Callable[..., Any]
+    logsumexp: Callable[..., Any]
+    log_softmax: Callable[..., Any]
+    softplus: Callable[..., Any]
+    log_sigmoid: Callable[..., Any]
+    sigmoid: Callable[..., Any]
+    xlogy: Callable[..., Any]
+    take_along_axis: Callable[..., Any]
+    norm: Callable[..., Any]
+    matmul: Callable[..., Any]
+    stop_gradient: Callable[..., Any]
+    relu: Callable[..., Any]
+    sigmoid_cross_entropy: Callable[..., Any]
+
     def __init__(self, name: str, xp: Any):
         self.name = name
         self.xp = xp

@@ -363,6 +363,20 @@ def kl_divergence_log(log_p, log_q, reduction, axis):
     return _reduce_rows(_rows(_KLLog, log_p, log_q, axis), reduction)
 
 
+# --- classification: soft margin --------------------------------------------------------
+
+
+def soft_margin(scores, target, reduction):
+    # Not F.soft_margin_loss: it computes log1p(exp(-t s)), which overflows
+    # once -t s exceeds ~88 (float32; ~709 float64): inf value, NaN gradient.
+    # F.softplus is the same function without overflow (lossapi's values and
+    # gradients exactly); the row lets repeated calls run as call plans.
+    out = F.softplus(-target * scores)
+    if reduction == "none":
+        return out
+    return out.sum() if reduction == "sum" else out.mean()
+
+
 # --- the tables ---------------------------------------------------------------------------
 
 PRIMITIVES = {
@@ -395,6 +409,7 @@ KERNELS = {
                                when=lambda a, o: o["form"] == "weston_watkins"),
     "binary_cross_entropy": Kernel(binary_cross_entropy, ("weight",), errors=_bce_errors),
     "binary_cross_entropy_with_logits": Kernel(binary_cross_entropy_with_logits, ("weight", "pos_weight")),
+    "soft_margin": Kernel(soft_margin),
     # embedding
     "triplet": Kernel(triplet, ("margin", "eps", "swap"), when=lambda a, o: o["p"] == 2.0 and not o["squared"]),
     "cosine_proximity": Kernel(cosine_proximity, ("axis",)),

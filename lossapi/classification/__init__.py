@@ -1,0 +1,57 @@
+"""Classification losses: binary, multiclass, focal, margin and Poly-1.
+
+Two layouts:
+
+* **Binary / elementwise** (:func:`binary_cross_entropy`,
+  :func:`binary_cross_entropy_with_logits`, :func:`binary_focal`,
+  :func:`hinge`, :func:`squared_hinge`, :func:`soft_margin`): ``pred`` and
+  ``target`` have equal shapes and ``reduction="none"`` returns one value
+  per element.
+* **Multiclass** (:func:`cross_entropy`, :func:`nll`, :func:`focal`,
+  :func:`multiclass_hinge`, :func:`poly1`): scores with a class axis ``axis``
+  (default ``-1``, the last) and integer class labels with the scores' shape
+  without that axis (``[N]`` for ``[N, C]`` scores). ``reduction="none"``
+  returns one value per sample, the labels' shape. **torch puts the classes on
+  axis 1**: for its ``[N, C, d1, ...]`` layout pass ``axis=1``.
+
+Class labels out of ``[0, C)`` (and not equal to ``ignore_index``) are a
+``ValueError`` where the values can be read without a device synchronisation
+or breaking tracing: NumPy, array-api-strict and torch CPU tensors outside
+``torch.compile``. Elsewhere (JAX, Dask, CuPy, torch under ``torch.compile``)
+such a sample's loss is NaN, so the mean is NaN rather than silently wrong.
+On torch CUDA tensors the losses that run torch's own kernel
+(:func:`cross_entropy` and :func:`nll` with labels, Weston-Watkins
+:func:`multiclass_hinge`) get its device-side assert, the others NaN: no
+check costs a host synchronisation.
+
+See the user guide (README, "Conventions") for what ``reduction`` does and how
+dtypes are handled.
+
+The family's modules: ``binary`` (elementwise losses), ``multiclass`` (class
+axis) and ``_labels`` (label gathering, masks and torch's weighted means,
+shared by the multiclass losses).
+"""
+
+from .binary import (
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    binary_focal,
+    hinge,
+    soft_margin,
+    squared_hinge,
+)
+from .multiclass import cross_entropy, focal, multiclass_hinge, nll, poly1
+
+__all__ = [
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "cross_entropy",
+    "nll",
+    "binary_focal",
+    "focal",
+    "hinge",
+    "squared_hinge",
+    "multiclass_hinge",
+    "poly1",
+    "soft_margin",
+]

@@ -1,0 +1,293 @@
+"""Binary classification losses: ``pred`` and ``target`` of equal shapes, one
+value per element (see :mod:`lossapi.classification`)."""
+
+from __future__ import annotations
+
+import math
+
+from .._core import numerics
+from .._core import validate as v
+from .._core.loss import loss
+from .._core.prepare import Prepared, prepare
+from .._core.prepare import weight as elementwise_weight
+from .._core.types import Array, Reduction
+
+__all__ = [
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "binary_focal",
+    "hinge",
+    "squared_hinge",
+    "soft_margin",
+]
+
+
+@loss
+def binary_cross_entropy(probs: Array, target: Array, /, *, weight: Array | None = None,
+                         reduction: Reduction = "mean") -> Array:
+    """Binary cross-entropy on probabilities (torch's ``binary_cross_entropy``).
+
+    ``-w * (t * log(p) + (1 - t) * log(1 - p))`` with each log clamped at
+    ``-100`` as torch does, so ``p`` exactly 0 or 1 gives the finite value 100.
+    Prefer :func:`binary_cross_entropy_with_logits` when you have logits: it
+    is exact where ``p`` rounds to 0 or 1.
+
+    Gradients are those of the clamped value: ``(p - t) / (p (1 - p))``
+    wherever no log is clamped, 0 where one is (``p == 0``, ``p == 1``, and
+    subnormal ``p`` whose ``1/p`` would overflow). torch's hand-written
+    backward instead floors ``p (1 - p)`` at 1e-12, so the two differ only for
+    ``p`` within about 1e-12 of 0 or 1 (e.g. torch gives -1e12 at ``p = 0,
+    t = 1``, lossapi 0). On torch the value comes from torch's own kernel and
+    the gradient from lossapi's formula, in one fused pass each.
+
+    Probabilities outside [0, 1] are a ValueError on torch CPU (torch's kernel
+    checks them; on CUDA it is torch's device assert); other backends, whose
+    values cannot be read under tracing, give NaN there.
+
+    Args:
+      probs: predicted probabilities in [0, 1], floating, any shape.
+      target: targets in [0, 1] (hard or soft), ``probs``' shape.
+      weight: optional array broadcastable to ``probs``' shape (not grown),
+        multiplying each element's loss; the mean stays a plain mean over
+        elements, as in torch.
+      reduction: "mean", "sum" or "none".
+
+    Returns:
+      A scalar, or an array of ``probs``' shape for "none".
+
+    Example:
+      >>> import numpy as np, lossapi
+      >>> p, y = np.array([0.9, 0.1, 0.8]), np.array([1.0, 0.0, 1.0])
+      >>> round(float(lossapi.binary_cross_entropy(p, y)), 4)
+      0.1446
+      >>> float(lossapi.binary_cross_entropy(np.array([0.0]), np.array([1.0])))
+      100.0
+    """
+    v.array_or_none("weight", weight)
+    a = prepare(probs, target, reduction=reduction, extra=(weight,))
+    return a.run(_binary_cross_entropy, weight=elementwise_weight(a, weight, "weight"))
+
+
+def _binary_cross_entropy(a: Prepared, p: Array, t: Array, *, weight: Array | None) -> Array:
+    xp = a.xp
+    out = numerics.binary_cross_entropy(a.ops, p, t)
+    out = xp.where((p >= 0) & (p <= 1), out, math.nan)  # no value checks under tracing: NaN marks them
+    return out if weight is None else weight * out
+
+
+@loss
+def binary_cross_entropy_with_logits(logits: Array, target: Array, /, *, weight: Array | None = None,
+                                     pos_weight: Array | None = None, reduction: Reduction = "mean") -> Array:
+    """Binary cross-entropy on logits (torch's ``binary_cross_entropy_with_logits``).
+
+    With ``x`` the logit and ``t`` the target in [0, 1]::
+
+        loss = w * (pos_weight * t * softplus(-x) + (1 - t) * softplus(x))
+
+    which is ``-w * (pos_weight * t * log(sigmoid(x)) + (1 - t) * log(1 - sigmoid(x)))``
+    computed without overflow: finite values and gradients for any finite
+    logit (``±1e4`` included). The gradient is ``w * (sigmoid(x) * (1 - t +
+    pos_weight * t) - pos_weight * t)``. On torch this runs torch's own kernel
+    (same values and gradients, one fused pass); its value, computed as
+    ``(1 - t) x - log_sigmoid(x)``, can be off by about ``eps * |x|`` where
+    the loss is near 0 (``t = 0``, ``x << 0``), where the generic two
+    softplus terms are exact.
+
+    Args:
+      logits: floating, any shape, typically ``[..., num_classes]`` for
+        multi-label problems.
+      target: targets in [0, 1], ``logits``' shape.
+      weight: optional array broadcastable to ``logits``' shape (not grown);
+        the mean stays a plain mean over elements, as in torch.
+      pos_weight: optional weight of the positive term, broadcastable to
+        ``logits``' shape: a ``[num_classes]`` vector weighs each class (the
+        last axis), as in torch.
+      reduction: "mean", "sum" or "none".
+
+    Returns:
+      A scalar, or an array of ``logits``' shape for "none".
+
+    Example:
+      >>> import numpy as np, lossapi
+      >>> x, y = np.array([2.2, -2.2, 1.38]), np.array([1.0, 0.0, 1.0])
+      >>> round(float(lossapi.binary_cross_entropy_with_logits(x, y)), 4)
+      0.1449
+    """
+    a = prepare(logits, target, reduction=reduction, extra=(weight, pos_weight))
+    return a.run(_binary_cross_entropy_with_logits, weight=elementwise_weight(a, weight, "weight"),
+                 pos_weight=elementwise_weight(a, pos_weight, "pos_weight"))
+
+
+def _binary_cross_entropy_with_logits(a: Prepared, x: Array, t: Array, *, weight: Array | None,
+                                      pos_weight: Array | None) -> Array:
+    ops = a.ops
+    # Two softplus terms (never x - log_sigmoid(x)): no cancellation for x << 0.
+    pos = t * ops.softplus(-x)
+    if pos_weight is not None:
+        pos = pos_weight * pos
+    out = pos + (1.0 - t) * ops.softplus(x)
+    return out if weight is None else weight * out
+
+
+@loss
+def binary_focal(logits: Array, target: Array, /, *, gamma: float = 2.0, alpha: float | None = None,
+                 reduction: Reduction = "mean") -> Array:
+    """Binary (sigmoid) focal loss, torchvision's ``sigmoid_focal_loss``.
+
+    With ``p = sigmoid(x)`` and ``p_t = p t + (1 - p)(1 - t)``::
+
+        loss = alpha_t * (1 - p_t) ** gamma * bce_with_logits(x, t)
+
+    where ``alpha_t = alpha t + (1 - alpha)(1 - t)`` (no weighting when
+    ``alpha`` is None; torchvision's default is 0.25). ``gamma=0`` and
+    ``alpha=None`` is :func:`binary_cross_entropy_with_logits`. Soft targets
+    follow the same formula.
+
+    Numerics: with ``s = |x|``, ``e = exp(-s)`` and ``b = 1 - t`` if
+    ``x >= 0`` else ``t``, the cross-entropy is ``log1p(e) + b s`` and
+    ``log(1 - p_t) = log(b + (1 - b) e) - log1p(e)``, both free of overflow
+    and cancellation. For an integer ``gamma`` from 1 to 8 the factor is the
+    power ``(t sigmoid(-x) + (1 - t) sigmoid(x)) ** gamma`` (no
+    cancellation either, and torch's fused kernels); for any other ``gamma`` it is
+    ``exp(gamma * log(1 - p_t))``, never ``0 ** gamma``, so values and
+    gradients are finite for every ``gamma >= 0`` (also ``0 < gamma < 1``,
+    where the power's derivative is infinite at ``p_t = 1``) and any finite
+    logit.
+
+    Args:
+      logits: floating, any shape.
+      target: targets in [0, 1], ``logits``' shape.
+      gamma: focusing parameter, >= 0.
+      alpha: weight of the positive class in [0, 1], or None.
+      reduction: "mean", "sum" or "none".
+
+    Returns:
+      A scalar, or an array of ``logits``' shape for "none".
+
+    References:
+      Lin, Goyal, Girshick, He & Dollár, "Focal Loss for Dense Object
+      Detection", 2017.
+
+    Example:
+      >>> import numpy as np, lossapi
+      >>> x, y = np.array([2.2, -2.2, 1.38]), np.array([1.0, 0.0, 1.0])
+      >>> round(float(lossapi.binary_focal(x, y, gamma=2.0)), 5)
+      0.00372
+    """
+    gamma = v.number("gamma", gamma, low=0.0)
+    if alpha is not None:
+        alpha = v.number("alpha", alpha, low=0.0, high=1.0)
+    return prepare(logits, target, reduction=reduction).run(_binary_focal, gamma=gamma, alpha=alpha)
+
+
+def _binary_focal(a: Prepared, x: Array, t: Array, *, gamma: float, alpha: float | None) -> Array:
+    ops, xp = a.ops, a.xp
+    if gamma == 0.0 or numerics.small_int(gamma):
+        out = ops.sigmoid_cross_entropy(x, t)
+        if gamma != 0.0:
+            # 1 - p_t = t sigmoid(-x) + (1 - t) sigmoid(x): two non-negative
+            # terms, no cancellation; an integer power has a finite
+            # derivative everywhere.
+            out = (t * ops.sigmoid(-x) + (1.0 - t) * ops.sigmoid(x)) ** int(gamma) * out
+    else:
+        nonneg = x >= 0
+        s = xp.where(nonneg, x, -x)  # |x| with slope +1 at 0, so the gradient at x == 0 is sigmoid(0) - t
+        e = xp.exp(-s)
+        lg = xp.log1p(e)
+        b = xp.where(nonneg, 1.0 - t, t)
+        out = lg + b * s  # = t * softplus(-x) + (1 - t) * softplus(x), no cancellation
+        # 1 - p_t = (b + (1 - b) e) / (1 + e), in log space: the floor only
+        # acts when b == 0 and e underflows, where the loss is 0 anyway, and
+        # keeps log's gradient finite there (the power's is infinite at 0
+        # for gamma < 1).
+        u = xp.maximum(b + (1.0 - b) * e, xp.finfo(x.dtype).smallest_normal)
+        out = xp.exp(gamma * (xp.log(u) - lg)) * out
+    if alpha is not None:
+        out = ((1.0 - alpha) + (2.0 * alpha - 1.0) * t) * out
+    return out
+
+
+@loss
+def hinge(scores: Array, target: Array, /, *, reduction: Reduction = "mean") -> Array:
+    """Binary hinge loss, ``max(0, 1 - t * s)``, for targets ``t`` in {-1, +1}.
+
+    Targets are used as given: a {0, 1} target 0 gives the constant loss 1
+    with zero gradient, so convert such labels with ``2 * t - 1`` first. The
+    subgradient at ``t * s == 1`` is 0.
+
+    Args:
+      scores: raw scores (not probabilities), floating, any shape.
+      target: {-1, +1} targets, ``scores``' shape.
+      reduction: "mean", "sum" or "none".
+
+    Returns:
+      A scalar, or an array of ``scores``' shape for "none".
+
+    Example:
+      >>> import numpy as np, lossapi
+      >>> round(float(lossapi.hinge(np.array([0.8, -0.3, 0.4]), np.array([1.0, -1.0, 1.0]))), 4)
+      0.5
+    """
+    return prepare(scores, target, reduction=reduction).run(_hinge)
+
+
+def _hinge(a: Prepared, s: Array, t: Array) -> Array:
+    # The kink at t * s == 1 gets subgradient 0 on every backend.
+    return numerics.hinge(a.ops, 1.0 - t * s, at_kink="zero")
+
+
+@loss
+def squared_hinge(scores: Array, target: Array, /, *, reduction: Reduction = "mean") -> Array:
+    """Squared hinge loss, ``max(0, 1 - t * s) ** 2``, targets in {-1, +1}.
+
+    Targets are used as given, as in :func:`hinge` (convert {0, 1} labels with
+    ``2 * t - 1``). Differentiable everywhere.
+
+    Example:
+      >>> import numpy as np, lossapi
+      >>> round(float(lossapi.squared_hinge(np.array([0.8, -0.3, 0.4]), np.array([1.0, -1.0, 1.0]))), 4)
+      0.2967
+    """
+    return prepare(scores, target, reduction=reduction).run(_squared_hinge)
+
+
+def _squared_hinge(a: Prepared, s: Array, t: Array) -> Array:
+    h = _hinge(a, s, t)
+    return h * h
+
+
+@loss
+def soft_margin(scores: Array, target: Array, /, *, reduction: Reduction = "mean") -> Array:
+    """Soft-margin loss (torch's ``soft_margin_loss``), for targets in {-1, +1}.
+
+    The logistic loss of the margin ``t * s``::
+
+        loss = log(1 + exp(-t * s)) = softplus(-t * s)
+
+    computed as a softplus, which never overflows: values and gradients are
+    finite for any finite score (``±1e4`` included; torch's kernel, which
+    computes ``log1p(exp(-t * s))``, gives inf and a NaN gradient once
+    ``-t * s`` exceeds about 88 in float32, 709 in float64). The gradient
+    with respect to ``s`` is ``-t * sigmoid(-t * s)`` (``-t / 2`` at
+    ``t * s == 0``). Targets are used as given, as in :func:`hinge` (convert
+    {0, 1} labels with ``2 * t - 1``).
+
+    Args:
+      scores: raw scores (not probabilities), floating, any shape.
+      target: {-1, +1} targets, ``scores``' shape.
+      reduction: "mean", "sum" or "none".
+
+    Returns:
+      A scalar, or an array of ``scores``' shape for "none".
+
+    Example:
+      >>> import numpy as np, lossapi
+      >>> s, t = np.array([0.8, -0.3, 0.4, 0.0]), np.array([1.0, -1.0, -1.0, 1.0])
+      >>> round(float(lossapi.soft_margin(s, t)), 4)
+      0.6329
+    """
+    return prepare(scores, target, reduction=reduction).run(_soft_margin)
+
+
+def _soft_margin(a: Prepared, s: Array, t: Array) -> Array:
+    return a.ops.softplus(-t * s)

@@ -1,0 +1,344 @@
+"""Multiclass losses: scores with a class axis and integer class labels (or,
+for :func:`cross_entropy` and :func:`poly1`, class probabilities); see
+:mod:`lossapi.classification` for the layout and the label checks."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+from .._core import numerics
+from .._core import validate as v
+from .._core.loss import loss
+from .._core.prepare import Prepared, class_weight, classes
+from .._core.types import Array, Reduction
+from ._labels import (
+    _along,
+    _ce_from_labels,
+    _ce_from_probs,
+    _class_values,
+    _gather,
+    _Labels,
+    _mean,
+    _mean_neg_logp,
+    _multiclass_options,
+    _smoothed,
+)
+
+__all__ = ["cross_entropy", "nll", "focal", "multiclass_hinge", "poly1"]
+
+
+def _prepare_ce(logits: Array, target: Array, axis: Any, weight: Any, ignore_index: int | None,
+                reduction: str) -> tuple[Prepared, Array | None]:
+    """The record and class weights of :func:`cross_entropy` and :func:`poly1`."""
+    a = classes(logits, target, axis=axis, reduction=reduction, probs=True, ignore_index=ignore_index,
+                extra=(weight,))
+    w = class_weight(a, weight, "weight")
+    if a.probs and ignore_index is not None:
+        raise v.BadValue("ignore_index applies to integer class labels only; target holds probabilities")
+    return a, w
+
+
+@loss
+def cross_entropy(logits: Array, target: Array, /, *, axis: int = -1, weight: Array | None = None,
+                  ignore_index: int | None = None, label_smoothing: float = 0.0,
+                  reduction: Reduction = "mean") -> Array:
+    """Softmax cross-entropy with torch's semantics (``F.cross_entropy``).
+
+    ``target`` is either integer class labels (``logits``' shape without
+    ``axis``) or class probabilities (``logits``' shape), told apart by dtype.
+    With ``log p = log_softmax(logits)``, class weights ``w`` (all 1 by
+    default) and smoothing ``eps``:
+
+    * labels ``y``: ``(1 - eps) * w[y] * (-log p[y]) + eps / C * sum_c w[c] * (-log p[c])``;
+      the mean divides the sum by ``sum(w[y])`` over non-ignored samples
+      (their count without weights), as torch does; samples whose label is
+      ``ignore_index`` contribute 0 loss and 0 gradient (all ignored: NaN mean).
+    * probabilities ``q``: ``-sum_c w[c] * q'[c] * log p[c]`` with
+      ``q' = (1 - eps) q + eps / C``; the mean is over samples.
+
+    Integer labels never build a one-hot array or, without label
+    smoothing, a log-softmax: ``logsumexp(logits) - logits[y]``, one
+    reduction and one gather along ``axis``. On torch, integer labels run
+    ``torch.nn.functional.cross_entropy`` itself (same values and gradients).
+
+    Differences from torch: the class axis defaults to the last (torch: 1);
+    ``ignore_index`` defaults to None (torch: -100, so a -100 label is an
+    error here unless you pass ``ignore_index=-100``) and is an error with
+    probability targets (torch ignores it). Labels out of range: see the
+    module documentation.
+
+    Args:
+      logits: unnormalised scores, floating, classes on ``axis``.
+      target: integer labels ``[...]`` or probabilities ``[..., C, ...]``.
+      axis: the class axis of ``logits``.
+      weight: optional ``[C]`` class weights.
+      ignore_index: a label value to skip (integer labels only), or None.
+      label_smoothing: ``eps`` in [0, 1].
+      reduction: "mean", "sum" or "none" (one value per sample).
+
+    Returns:
+      A scalar, or the per-sample losses (``logits``' shape without ``axis``).
+
+    Example:
+      >>> import numpy as np, lossapi
+      >>> z = np.array([[1.0, 2.0, 0.5], [0.2, 0.1, 1.5]])
+      >>> round(float(lossapi.cross_entropy(z, np.array([1, 2]))), 4)
+      0.4413
+    """
+    ignore_index, eps = _multiclass_options(weight, ignore_index, label_smoothing)
+    a, w = _prepare_ce(logits, target, axis, weight, ignore_index, reduction)
+    return a.run(_cross_entropy, axis=a.axis, weight=w, ignore_index=ignore_index, label_smoothing=eps)
+
+
+def _cross_entropy(a: Prepared, logits: Array, target: Array, *, axis: int, weight: Array | None,
+                   ignore_index: int | None, label_smoothing: float) -> Any:
+    ops = a.ops
+    if a.probs:
+        logp = ops.log_softmax(logits, axis=axis)
+        return _ce_from_probs(ops, logp, target, axis, weight, label_smoothing)
+    # -log p[y] = logsumexp(z) - z[y]: one reduction and one gather, no
+    # (N, C) log-softmax unless label smoothing needs every class.
+    lab = _Labels(ops, target, logits.shape[axis], ignore_index)
+    lse = ops.logsumexp(logits, axis=axis)
+    nll_y = lse - _gather(ops, logits, lab.safe, axis)
+    out, denom, _ = _ce_from_labels(
+        ops, nll_y, lambda: _mean_neg_logp(ops, logits - ops.xp.expand_dims(lse, axis=axis), axis, weight), weight,
+        label_smoothing, lab)
+    return _mean(out, denom)
+
+
+@loss
+def nll(log_probs: Array, target: Array, /, *, axis: int = -1, weight: Array | None = None,
+        ignore_index: int | None = None, reduction: Reduction = "mean") -> Array:
+    """Negative log-likelihood of integer labels (torch's ``F.nll_loss``).
+
+    ``-w[y] * log_probs[y]`` per sample; the mean divides by ``sum(w[y])``
+    over non-ignored samples (their count without weights). Ignored samples
+    contribute 0 loss and 0 gradient. ``log_probs`` are used as given (not
+    normalised). ``cross_entropy(z, y) == nll(log_softmax(z), y)``.
+
+    Args:
+      log_probs: log-probabilities, floating, classes on ``axis``.
+      target: integer labels, ``log_probs``' shape without ``axis``.
+      axis: the class axis (torch: 1).
+      weight: optional ``[C]`` class weights.
+      ignore_index: a label value to skip, or None (torch's default is -100).
+      reduction: "mean", "sum" or "none" (one value per sample).
+
+    Returns:
+      A scalar, or the per-sample losses.
+
+    Example:
+      >>> import numpy as np, lossapi
+      >>> lp = np.log(np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]]))
+      >>> round(float(lossapi.nll(lp, np.array([0, 2]))), 4)
+      0.2899
+    """
+    ignore_index, _ = _multiclass_options(weight, ignore_index, 0.0)
+    a = classes(log_probs, target, axis=axis, reduction=reduction, ignore_index=ignore_index, extra=(weight,))
+    w = class_weight(a, weight, "weight")
+    return a.run(_nll, axis=a.axis, weight=w, ignore_index=ignore_index)
+
+
+def _nll(a: Prepared, logp: Array, target: Array, *, axis: int, weight: Array | None,
+         ignore_index: int | None) -> Any:
+    ops = a.ops
+    lab = _Labels(ops, target, logp.shape[axis], ignore_index)
+    out, denom, _ = _ce_from_labels(ops, -_gather(ops, logp, lab.safe, axis), None, weight, 0.0, lab)
+    return _mean(out, denom)
+
+
+@loss
+def focal(logits: Array, target: Array, /, *, gamma: float = 2.0, alpha: Array | None = None, axis: int = -1,
+          ignore_index: int | None = None, reduction: Reduction = "mean") -> Array:
+    """Multiclass (softmax) focal loss for integer labels.
+
+    ``-alpha[y] * (1 - p_y) ** gamma * log p_y`` with ``p = softmax(logits)``.
+    ``gamma=0`` with ``alpha=None`` is :func:`cross_entropy`; with ``alpha``
+    it matches ``cross_entropy(weight=alpha)`` for "sum" and "none".
+
+    The mean is over non-ignored samples (their count, not the sum of
+    ``alpha[y]``: ``alpha`` re-weights classes within the average, as in the
+    focal-loss paper, rather than defining a weighted mean as torch's
+    cross-entropy does). Ignored samples contribute 0 loss and 0 gradient.
+
+    Numerics: ``log p_y`` comes from ``log_softmax`` and ``log(1 - p_y)`` from
+    a stable ``log1mexp``; the factor is ``exp(gamma * log(1 - p_y))`` (for
+    an integer ``gamma`` from 1 to 8, the power ``(-expm1(log p_y)) **
+    gamma``), so values and gradients are finite for every ``gamma >= 0`` and
+    saturated logits (the loss and its gradient tend to 0 as ``p_y -> 1``).
+
+    Args:
+      logits: floating, classes on ``axis``.
+      target: integer labels, ``logits``' shape without ``axis``.
+      gamma: focusing parameter, >= 0.
+      alpha: optional ``[C]`` per-class weights.
+      axis: the class axis.
+      ignore_index: a label value to skip, or None.
+      reduction: "mean", "sum" or "none" (one value per sample).
+
+    Returns:
+      A scalar, or the per-sample losses.
+
+    References:
+      Lin, Goyal, Girshick, He & Dollár, "Focal Loss for Dense Object
+      Detection", 2017.
+
+    Example:
+      >>> import numpy as np, lossapi
+      >>> z = np.array([[1.0, 2.0, 0.5], [0.2, 0.1, 1.5]])
+      >>> round(float(lossapi.focal(z, np.array([1, 2]), gamma=2.0)), 4)
+      0.0565
+    """
+    gamma = v.number("gamma", gamma, low=0.0)
+    ignore_index, _ = _multiclass_options(alpha, ignore_index, 0.0, "alpha")
+    a = classes(logits, target, axis=axis, reduction=reduction, ignore_index=ignore_index, extra=(alpha,))
+    alpha = class_weight(a, alpha, "alpha")
+    return a.run(_focal, gamma=gamma, alpha=alpha, axis=a.axis, ignore_index=ignore_index)
+
+
+def _focal(a: Prepared, logits: Array, target: Array, *, gamma: float, alpha: Array | None, axis: int,
+           ignore_index: int | None) -> Any:
+    ops, xp = a.ops, a.xp
+    lab = _Labels(ops, target, logits.shape[axis], ignore_index)
+    lp = _gather(ops, ops.log_softmax(logits, axis=axis), lab.safe, axis)
+    if gamma == 0.0:
+        out = -lp
+    elif numerics.small_int(gamma):
+        out = -((-xp.expm1(lp)) ** int(gamma)) * lp  # 1 - p_y without cancellation; finite derivative
+    else:
+        out = -xp.exp(gamma * numerics.log1mexp(ops, lp)) * lp
+    if alpha is not None:
+        out = _class_values(ops, alpha, lab.safe) * out
+    out = lab.finish(ops, out)
+    return _mean(out, lab.count(ops, out.dtype) if lab.ignoring else None)
+
+
+_FORMS = ("crammer_singer", "weston_watkins")
+
+
+@loss
+def multiclass_hinge(scores: Array, target: Array, /, *, margin: float = 1.0,
+                     form: Literal["crammer_singer", "weston_watkins"] = "crammer_singer", axis: int = -1,
+                     reduction: Reduction = "mean") -> Array:
+    """Multiclass hinge loss for integer labels, in either classic form.
+
+    With ``s`` the scores and ``y`` the label:
+
+    * ``"crammer_singer"``: ``max(0, margin - s[y] + max_{j != y} s[j])``,
+      the largest margin violation (Crammer & Singer, 2001; optax's
+      ``multiclass_hinge_loss``, scikit-learn's multiclass ``hinge_loss``).
+    * ``"weston_watkins"``: ``sum_{j != y} max(0, margin - s[y] + s[j])``,
+      every violation (Weston & Watkins, 1999); torch's
+      ``multi_margin_loss`` (p=1) is this divided by ``C``.
+
+    The loss-functions notes (section 11) print the sum and call it
+    Crammer-Singer; the sum is the Weston-Watkins form, and the names here
+    follow the literature. The subgradient at each kink is 0.
+
+    Args:
+      scores: raw scores, floating, classes on ``axis``.
+      target: integer labels, ``scores``' shape without ``axis``.
+      margin: required margin, >= 0.
+      form: "crammer_singer" or "weston_watkins".
+      axis: the class axis.
+      reduction: "mean", "sum" or "none" (one value per sample).
+
+    Returns:
+      A scalar, or the per-sample losses.
+
+    References:
+      Crammer & Singer, "On the Algorithmic Implementation of Multiclass
+      Kernel-based Vector Machines", 2001. Weston & Watkins, "Support Vector
+      Machines for Multi-Class Pattern Recognition", 1999.
+
+    Example:
+      >>> import numpy as np, lossapi
+      >>> s, y = np.array([[2.0, 1.5, 0.0]]), np.array([0])
+      >>> float(lossapi.multiclass_hinge(s, y)), float(lossapi.multiclass_hinge(s, y, form="weston_watkins"))
+      (0.5, 0.5)
+    """
+    margin = v.number("margin", margin, low=0.0)
+    v.choice("form", form, _FORMS)
+    a = classes(scores, target, axis=axis, reduction=reduction)
+    return a.run(_multiclass_hinge, axis=a.axis, margin=margin, form=form)
+
+
+def _multiclass_hinge(a: Prepared, s: Array, target: Array, *, axis: int, margin: float, form: str) -> Array:
+    ops, xp = a.ops, a.xp
+    num_classes = s.shape[axis]
+    lab = _Labels(ops, target, num_classes, None)
+    sy = xp.expand_dims(_gather(ops, s, lab.safe, axis), axis=axis)
+    if form == "weston_watkins":
+        d = (s - sy) + margin  # exactly `margin` at j == y, whose term (margin) is removed below
+        out = xp.sum(numerics.hinge(ops, d, at_kink="zero"), axis=axis) - margin
+    else:
+        shape = [1] * s.ndim
+        shape[axis] = num_classes
+        index = xp.reshape(xp.arange(num_classes, dtype=target.dtype, device=a.device), tuple(shape))
+        others = xp.where(index == xp.expand_dims(lab.safe, axis=axis), -math.inf, s)
+        out = numerics.hinge(ops, margin + xp.max(others, axis=axis) - xp.squeeze(sy, axis=axis), at_kink="zero")
+    return lab.finish(ops, out)
+
+
+@loss
+def poly1(logits: Array, target: Array, /, *, epsilon: float = 1.0, axis: int = -1, weight: Array | None = None,
+          ignore_index: int | None = None, label_smoothing: float = 0.0, reduction: Reduction = "mean") -> Array:
+    """Poly-1 loss: cross-entropy plus ``epsilon * (1 - p_t)``.
+
+    ``p_t`` is the probability the model gives the (smoothed) target:
+    ``sum_c q'[c] * softmax(logits)[c]``, which for integer labels is
+    ``(1 - eps) p[y] + eps / C`` (no one-hot). Every option means what it
+    means in :func:`cross_entropy`, and the Poly-1 term is weighted and
+    reduced like the cross-entropy's target term: by ``w[y]`` for labels (so
+    the mean is the same weighted mean), by ``sum_c w[c] q[c]`` for
+    probabilities (which is ``w[y]`` for one-hot ``q``; mean over samples);
+    ignored samples contribute 0. ``epsilon=0`` is :func:`cross_entropy`.
+
+    Args:
+      logits: floating, classes on ``axis``.
+      target: integer labels or probabilities, as in :func:`cross_entropy`.
+      epsilon: coefficient of the Poly-1 term, >= -1 (the paper's range).
+      axis, weight, ignore_index, label_smoothing: as in :func:`cross_entropy`.
+      reduction: "mean", "sum" or "none" (one value per sample).
+
+    Returns:
+      A scalar, or the per-sample losses.
+
+    References:
+      Leng et al., "PolyLoss: A Polynomial Expansion Perspective of
+      Classification Loss Functions", ICLR 2022.
+
+    Example:
+      >>> import numpy as np, lossapi
+      >>> z = np.array([[1.0, 2.0, 0.5], [0.2, 0.1, 1.5]])
+      >>> round(float(lossapi.poly1(z, np.array([1, 2]), epsilon=1.0)), 4)
+      0.7979
+    """
+    epsilon = v.number("epsilon", epsilon, low=-1.0)
+    ignore_index, eps = _multiclass_options(weight, ignore_index, label_smoothing)
+    a, w = _prepare_ce(logits, target, axis, weight, ignore_index, reduction)
+    return a.run(_poly1, epsilon=epsilon, axis=a.axis, weight=w, ignore_index=ignore_index, label_smoothing=eps)
+
+
+def _poly1(a: Prepared, logits: Array, target: Array, *, epsilon: float, axis: int, weight: Array | None,
+           ignore_index: int | None, label_smoothing: float) -> Any:
+    ops, xp = a.ops, a.xp
+    eps = label_smoothing
+    num_classes = logits.shape[axis]
+    logp = ops.log_softmax(logits, axis=axis)
+    if a.probs:
+        ce = _ce_from_probs(ops, logp, target, axis, weight, eps)
+        pt = xp.sum(_smoothed(target, eps, num_classes) * xp.exp(logp), axis=axis)
+        poly = 1.0 - pt
+        if weight is not None:
+            poly = xp.sum(target * _along(ops, weight, axis, logp.ndim), axis=axis) * poly
+        return ce + epsilon * poly
+    lab = _Labels(ops, target, num_classes, ignore_index)
+    logp_y = _gather(ops, logp, lab.safe, axis)
+    ce, denom, wy = _ce_from_labels(ops, -logp_y, lambda: _mean_neg_logp(ops, logp, axis, weight), weight, eps, lab)
+    poly = 1.0 - ((1.0 - eps) * xp.exp(logp_y) + eps / num_classes)
+    if wy is not None:
+        poly = wy * poly
+    return _mean(ce + epsilon * lab.finish(ops, poly), denom)
