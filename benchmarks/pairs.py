@@ -8,8 +8,11 @@ are chosen so the two compute the same number; :func:`check_pair` asserts
 that (and that the gradients agree) before anything is timed, and the test
 ``tests/test_benchmark_pairs.py`` runs it on tiny inputs for every pair.
 
-Peers are resolved once (``peer(mods)`` returns the callable), so no import
-or attribute lookup is timed on either side. Where a peer takes its inputs
+The torch and optax peer calls come from the conformance peer table
+(``conformance.peers.bind``, shared with the conformance cross-checks); the
+pairs add what is timing-specific (sizes, input makers, input preparation)
+and the scikit-learn peers. Peers are resolved once (``peer(mods)`` returns
+the callable), so no import or attribute lookup is timed on either side. Where a peer takes its inputs
 in another form (one-hot labels, log-probabilities), ``peer_prep`` converts
 them once, outside the timed region; conversions that are part of the work
 (the ``log`` before ``F.kl_div``) stay inside the timed peer call.
@@ -24,6 +27,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from conformance import backends as B
+from conformance import peers
 
 # Shapes per input family and size. "large" is the timed size of a full CPU
 # run and "gpu" of a full --device cuda run (16x larger: 4M-element inputs fit
@@ -84,17 +90,6 @@ class Mods:
     def skm(self):
         return importlib.import_module("sklearn.metrics")
 
-    @functools.cached_property
-    def tv_focal(self):
-        """torchvision.ops.sigmoid_focal_loss, or an inline torch expression of
-        its definition where torchvision is not installed (see FOCAL_LABEL)."""
-        try:
-            from torchvision.ops import sigmoid_focal_loss
-
-            return sigmoid_focal_loss
-        except Exception:
-            return functools.partial(_focal_inline, self.torch, self.F)
-
 
 def _focal_inline(torch, F, logits, target, alpha=0.25, gamma=2.0, reduction="mean"):
     # Lin et al. 2017 as torchvision defines it: BCE-with-logits scaled by
@@ -106,6 +101,16 @@ def _focal_inline(torch, F, logits, target, alpha=0.25, gamma=2.0, reduction="me
     if alpha >= 0:
         loss = (alpha * target + (1 - alpha) * (1 - target)) * loss
     return loss.mean()
+
+
+def _tv_focal(m, **kw):
+    """torchvision.ops.sigmoid_focal_loss from the peer table, or an inline
+    torch expression of its definition where torchvision is not installed
+    (see focal_label)."""
+    try:
+        return peers.bind("torchvision", "binary_focal", **kw)
+    except ImportError:
+        return functools.partial(_focal_inline, m.torch, m.F, **kw)
 
 
 def focal_label() -> str:
@@ -291,131 +296,91 @@ def _torch_pairs() -> list[Pair]:
     T = "torch"
     P = []
     add = P.append
-    add(Pair("mse", T, "F.mse_loss", "ew", _reg, lambda L: L.mse, lambda m: m.F.mse_loss))
-    add(Pair("mae", T, "F.l1_loss", "ew", _reg, lambda L: L.mae, lambda m: m.F.l1_loss))
+    add(Pair("mse", T, "F.mse_loss", "ew", _reg, lambda L: L.mse, _peer(T, "mse")))
+    add(Pair("mae", T, "F.l1_loss", "ew", _reg, lambda L: L.mae, _peer(T, "mae")))
     add(Pair("huber", T, "F.huber_loss(delta=1.5)", "ew", _reg, lambda L: _p(L.huber, delta=1.5),
-             lambda m: _p(m.F.huber_loss, delta=1.5)))
+             _peer(T, "huber", delta=1.5)))
     add(Pair("smooth_l1", T, "F.smooth_l1_loss(beta=0.5)", "ew", _reg, lambda L: _p(L.smooth_l1, beta=0.5),
-             lambda m: _p(m.F.smooth_l1_loss, beta=0.5)))
+             _peer(T, "smooth_l1", beta=0.5)))
     add(Pair("poisson_nll", T, "F.poisson_nll_loss(log_input=True)", "ew", _poisson_log,
-             lambda L: L.poisson_nll, lambda m: m.F.poisson_nll_loss))
+             lambda L: L.poisson_nll, _peer(T, "poisson_nll")))
     add(Pair("gaussian_nll", T, "F.gaussian_nll_loss", "ew", _gauss, lambda L: L.gaussian_nll,
-             lambda m: m.F.gaussian_nll_loss, grad=(0, 2)))
+             _peer(T, "gaussian_nll"), grad=(0, 2)))
     add(Pair("binary_cross_entropy", T, "F.binary_cross_entropy", "ew", _probs_binary,
-             lambda L: L.binary_cross_entropy, lambda m: m.F.binary_cross_entropy))
+             lambda L: L.binary_cross_entropy, _peer(T, "binary_cross_entropy")))
     add(Pair("binary_cross_entropy_with_logits", T, "F.binary_cross_entropy_with_logits", "ew", _logits_binary,
-             lambda L: L.binary_cross_entropy_with_logits, lambda m: m.F.binary_cross_entropy_with_logits))
+             lambda L: L.binary_cross_entropy_with_logits, _peer(T, "binary_cross_entropy_with_logits")))
     add(Pair("binary_focal", T, focal_label() + " (alpha=0.25, gamma=2, mean)", "ew", _logits_binary,
-             lambda L: _p(L.binary_focal, **FOCAL), lambda m: _p(m.tv_focal, reduction="mean", **FOCAL)))
+             lambda L: _p(L.binary_focal, **FOCAL), lambda m: _tv_focal(m, **FOCAL)))
     add(Pair("cross_entropy", T, "F.cross_entropy (int labels)", "softmax", _logits_int,
-             lambda L: L.cross_entropy, lambda m: m.F.cross_entropy))
+             lambda L: L.cross_entropy, _peer(T, "cross_entropy")))
     add(Pair("cross_entropy", T, "F.cross_entropy (probability targets)", "softmax", _logits_probs,
-             lambda L: L.cross_entropy, lambda m: m.F.cross_entropy, variant="probs"))
-    add(Pair("nll", T, "F.nll_loss", "softmax", _logprobs_int, lambda L: L.nll, lambda m: m.F.nll_loss,
-             gather=True))
+             lambda L: L.cross_entropy, _peer(T, "cross_entropy"), variant="probs"))
+    add(Pair("nll", T, "F.nll_loss", "softmax", _logprobs_int, lambda L: L.nll, _peer(T, "nll"), gather=True))
     add(Pair("multiclass_hinge", T, "C * F.multi_margin_loss (p=1, margin=1)", "softmax", _logits_int,
-             lambda L: _p(L.multiclass_hinge, form="weston_watkins"), lambda m: _times_classes(m.F.multi_margin_loss),
+             lambda L: _p(L.multiclass_hinge, form="weston_watkins"), _peer(T, "multiclass_hinge", form="weston_watkins"),
              variant="weston_watkins",
              note="torch's multi_margin_loss divides the Weston-Watkins sum by C: the peer's scalar is multiplied by C"))
+    add(Pair("soft_margin", T, "F.soft_margin_loss", "ew", _signed, lambda L: L.soft_margin, _peer(T, "soft_margin")))
     add(Pair("kl_divergence", T, "F.kl_div(q.log(), p, reduction='batchmean')", "dist", _two_dists,
-             lambda L: L.kl_divergence, lambda m: _kl_torch(m), grad=(0, 1),
+             lambda L: L.kl_divergence, _peer(T, "kl_divergence"), grad=(0, 1),
              note="the peer's log(q) is inside the timed call (lossapi takes q itself)"))
     add(Pair("kl_divergence_log", T, "F.kl_div(log_q, log_p, log_target=True, reduction='batchmean')", "dist",
-             _two_log_dists, lambda L: L.kl_divergence_log, lambda m: _kl_log_torch(m), grad=(0, 1)))
+             _two_log_dists, lambda L: L.kl_divergence_log, _peer(T, "kl_divergence_log"), grad=(0, 1)))
     add(Pair("triplet", T, "F.triplet_margin_loss (margin=1, p=2, eps=1e-6)", "emb", _triplet,
-             lambda L: L.triplet, lambda m: m.F.triplet_margin_loss, grad=(0, 1, 2)))
+             lambda L: L.triplet, _peer(T, "triplet"), grad=(0, 1, 2)))
     add(Pair("cosine_embedding", T, "F.cosine_embedding_loss (margin=0)", "emb", _pair_sign,
-             lambda L: L.cosine_embedding, lambda m: m.F.cosine_embedding_loss, grad=(0, 1)))
+             lambda L: L.cosine_embedding, _peer(T, "cosine_embedding"), grad=(0, 1)))
     add(Pair("cosine_proximity", T, "-F.cosine_similarity(x1, x2).mean()", "emb", _two_views,
-             lambda L: L.cosine_proximity, lambda m: _neg_cos_torch(m), grad=(0, 1)))
+             lambda L: L.cosine_proximity, _peer(T, "cosine_proximity"), grad=(0, 1)))
     add(Pair("margin_ranking", T, "F.margin_ranking_loss (margin=0)", "vec", _rank,
-             lambda L: L.margin_ranking, lambda m: m.F.margin_ranking_loss, grad=(0, 1)))
+             lambda L: L.margin_ranking, _peer(T, "margin_ranking"), grad=(0, 1)))
     return P
 
 
-def _neg_cos_torch(m):
-    cos = m.F.cosine_similarity
-
-    def f(x1, x2):
-        return -cos(x1, x2).mean()
-
-    return f
-
-
-def _times_classes(fn):
-    def f(scores, labels):
-        return fn(scores, labels) * scores.shape[-1]
-
-    return f
-
-
-def _kl_torch(m):
-    F = m.F
-
-    def kl(p, q):
-        return F.kl_div(q.log(), p, reduction="batchmean")
-
-    return kl
-
-
-def _kl_log_torch(m):
-    F = m.F
-
-    def kl(log_p, log_q):
-        return F.kl_div(log_q, log_p, reduction="batchmean", log_target=True)
-
-    return kl
-
-
-def _mean_of(m, fn, **kw):
-    """``mean(fn(*args, **kw))``: optax losses return per-element values."""
-    jnp = m.jnp
-
-    def f(*args):
-        return jnp.mean(fn(*args, **kw))
-
-    return f
+def _peer(lib: str, loss: str, **options):
+    """The pair's peer from the conformance peer table, bound once with the options."""
+    return lambda m: peers.bind(lib, loss, **options)
 
 
 def _optax_pairs() -> list[Pair]:
     OPT = "optax"
     P = []
     add = P.append
-    add(Pair("mse", OPT, "mean(optax.squared_error)", "ew", _reg, lambda L: L.mse,
-             lambda m: _mean_of(m, m.optax.squared_error)))
+    add(Pair("mse", OPT, "mean(optax.squared_error)", "ew", _reg, lambda L: L.mse, _peer(OPT, "mse")))
     add(Pair("huber", OPT, "mean(optax.huber_loss(delta=1.5))", "ew", _reg, lambda L: _p(L.huber, delta=1.5),
-             lambda m: _mean_of(m, m.optax.huber_loss, delta=1.5)))
-    add(Pair("log_cosh", OPT, "mean(optax.log_cosh)", "ew", _reg, lambda L: L.log_cosh,
-             lambda m: _mean_of(m, m.optax.log_cosh)))
+             _peer(OPT, "huber", delta=1.5)))
+    add(Pair("log_cosh", OPT, "mean(optax.log_cosh)", "ew", _reg, lambda L: L.log_cosh, _peer(OPT, "log_cosh")))
     add(Pair("binary_cross_entropy_with_logits", OPT, "mean(optax.sigmoid_binary_cross_entropy)", "ew",
              _logits_binary, lambda L: L.binary_cross_entropy_with_logits,
-             lambda m: _mean_of(m, m.optax.sigmoid_binary_cross_entropy)))
+             _peer(OPT, "binary_cross_entropy_with_logits")))
     add(Pair("binary_focal", OPT, "mean(optax.sigmoid_focal_loss(alpha=0.25, gamma=2))", "ew", _logits_binary,
-             lambda L: _p(L.binary_focal, **FOCAL), lambda m: _mean_of(m, m.optax.sigmoid_focal_loss, **FOCAL)))
+             lambda L: _p(L.binary_focal, **FOCAL), _peer(OPT, "binary_focal", **FOCAL)))
     add(Pair("hinge", OPT, "mean(optax.hinge_loss), targets in {-1, 1}", "ew", _signed, lambda L: L.hinge,
-             lambda m: _mean_of(m, m.optax.hinge_loss)))
+             _peer(OPT, "hinge")))
     add(Pair("cross_entropy", OPT, "mean(optax.softmax_cross_entropy_with_integer_labels)", "softmax", _logits_int,
-             lambda L: L.cross_entropy, lambda m: _mean_of(m, m.optax.softmax_cross_entropy_with_integer_labels)))
+             lambda L: L.cross_entropy, _peer(OPT, "cross_entropy")))
     add(Pair("cross_entropy", OPT, "mean(optax.softmax_cross_entropy), probability targets", "softmax",
-             _logits_probs, lambda L: L.cross_entropy, lambda m: _mean_of(m, m.optax.softmax_cross_entropy),
-             variant="probs"))
+             _logits_probs, lambda L: L.cross_entropy, _peer(OPT, "cross_entropy"), variant="probs"))
     add(Pair("multiclass_hinge", OPT, "mean(optax.multiclass_hinge_loss)", "softmax", _logits_int,
              lambda L: _p(L.multiclass_hinge, form="crammer_singer"),
-             lambda m: _mean_of(m, m.optax.multiclass_hinge_loss), variant="crammer_singer"))
+             _peer(OPT, "multiclass_hinge", form="crammer_singer"), variant="crammer_singer"))
     add(Pair("poly1", OPT, "mean(optax.poly_loss_cross_entropy(epsilon=1)), one-hot labels", "softmax", _logits_int,
-             lambda L: _p(L.poly1, epsilon=1.0), lambda m: _mean_of(m, m.optax.poly_loss_cross_entropy, epsilon=1.0),
+             lambda L: _p(L.poly1, epsilon=1.0), _peer(OPT, "poly1", epsilon=1.0),
              peer_prep=_onehot_labels, note="the peer gets one-hot float labels, made outside the timed call"))
     add(Pair("kl_divergence", OPT, "mean(optax.kl_divergence(log(q), p))", "dist", _two_dists,
-             lambda L: L.kl_divergence, lambda m: _kl_optax(m), grad=(0, 1),
+             lambda L: L.kl_divergence, _peer(OPT, "kl_divergence"), grad=(0, 1),
              note="the peer's log(q) is inside the timed call (lossapi takes q itself)"))
     add(Pair("kl_divergence_log", OPT, "mean(optax.kl_divergence_with_log_targets(log_q, log_p))", "dist",
-             _two_log_dists, lambda L: L.kl_divergence_log, lambda m: _kl_log_optax(m), grad=(0, 1)))
-    add(Pair("triplet", OPT, "mean(optax.triplet_margin_loss(margin=1, eps=1e-6))", "emb", _triplet,
-             lambda L: L.triplet, lambda m: _mean_of(m, m.optax.triplet_margin_loss), grad=(0, 1, 2)))
+             _two_log_dists, lambda L: L.kl_divergence_log, _peer(OPT, "kl_divergence_log"), grad=(0, 1)))
+    add(Pair("triplet", OPT, "mean(optax.triplet_margin_loss(margin=1, eps=0))", "emb", _triplet,
+             lambda L: _p(L.triplet, eps=0.0), _peer(OPT, "triplet", eps=0.0), grad=(0, 1, 2),
+             note="eps=0 on both sides: optax adds eps to the sum of powers, torch and lossapi to every "
+                  "difference, so only eps=0 computes the same number"))
     add(Pair("cosine_proximity", OPT, "-mean(optax.cosine_similarity)", "emb", _two_views,
-             lambda L: L.cosine_proximity, lambda m: _neg_cos_optax(m), grad=(0, 1)))
+             lambda L: L.cosine_proximity, _peer(OPT, "cosine_proximity"), grad=(0, 1)))
     add(Pair("nt_xent", OPT, "optax.ntxent(concat(z1, z2), labels, temperature=0.5)", "batch", _two_views,
-             lambda L: _p(L.nt_xent, temperature=0.5), lambda m: _ntxent_optax(m), grad=(0, 1),
+             lambda L: _p(L.nt_xent, temperature=0.5), _peer(OPT, "nt_xent", temperature=0.5), grad=(0, 1),
              peer_check_eager=True,
              note="the peer concatenates the two views and builds the labels pairing them inside its call. "
                   "optax.ntxent under jax.jit on XLA:CPU (jax 0.10.2) returns wrong values from 2N = 256 "
@@ -423,9 +388,11 @@ def _optax_pairs() -> list[Pair]:
                   "agree); XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type= (YNNPACK fusions off) fixes it. "
                   "The peer's value is therefore checked eagerly; the jitted peer is what is timed"))
     add(Pair("listnet", OPT, "optax.ranking_softmax_loss(scores, softmax(relevance), reduce_fn=mean)", "lists",
-             _relevance, lambda L: L.listnet, lambda m: _listnet_optax(m),
+             _relevance, lambda L: L.listnet, _peer(OPT, "listnet"),
              note="optax uses the labels as the target distribution as given: the peer computes "
                   "softmax(relevance) inside its call"))
+    # The table's optax dice/Tversky take probabilities (as lossapi does); these
+    # pairs time optax on logits, its native input, with the sigmoid on lossapi's side.
     add(Pair("dice", OPT, "optax.binary_dice_loss(logits, target, smooth=1), mean", "seg", _seg,
              lambda L: _sigmoid_then(L.dice, smooth=2.0, axis=1), lambda m: _mean_of(m, m.optax.binary_dice_loss),
              note="optax takes logits and smooths numerator and denominator by 1 with halves of the sums; "
@@ -439,31 +406,12 @@ def _optax_pairs() -> list[Pair]:
     return P
 
 
-def _listnet_optax(m):
-    jnp, softmax, loss = m.jnp, m.jax.nn.softmax, m.optax.ranking_softmax_loss
+def _mean_of(m, fn, **kw):
+    """``mean(fn(*args, **kw))``: optax losses return per-element values."""
+    jnp = m.jnp
 
-    def f(scores, relevance):
-        return loss(scores, softmax(relevance, axis=-1), reduce_fn=jnp.mean)
-
-    return f
-
-
-def _ntxent_optax(m):
-    jnp, ntxent = m.jnp, m.optax.ntxent
-
-    def f(z1, z2):
-        n = z1.shape[0]
-        labels = jnp.concatenate([jnp.arange(n), jnp.arange(n)])
-        return ntxent(jnp.concatenate([z1, z2]), labels, temperature=0.5)
-
-    return f
-
-
-def _neg_cos_optax(m):
-    jnp, cos = m.jnp, m.optax.cosine_similarity
-
-    def f(x1, x2):
-        return -jnp.mean(cos(x1, x2))
+    def f(*args):
+        return jnp.mean(fn(*args, **kw))
 
     return f
 
@@ -473,24 +421,6 @@ def _sigmoid_then(loss, **kw):
 
     def f(logits, target):
         return loss(jax.nn.sigmoid(logits), target, **kw)
-
-    return f
-
-
-def _kl_optax(m):
-    jnp, kl = m.jnp, m.optax.kl_divergence
-
-    def f(p, q):
-        return jnp.mean(kl(jnp.log(q), p))
-
-    return f
-
-
-def _kl_log_optax(m):
-    jnp, kl = m.jnp, m.optax.kl_divergence_with_log_targets
-
-    def f(log_p, log_q):
-        return jnp.mean(kl(log_q, log_p))
 
     return f
 
@@ -601,16 +531,6 @@ def all_pairs() -> list[Pair]:
     return _torch_pairs() + _optax_pairs() + _sk_pairs()
 
 
-# The public API the brief names; a pair's loss outside it is a typo.
-KNOWN_LOSSES = frozenset(
-    "mse mae huber smooth_l1 log_cosh mape smape msle pinball poisson_nll gaussian_nll "
-    "binary_cross_entropy binary_cross_entropy_with_logits cross_entropy nll binary_focal focal hinge "
-    "squared_hinge multiclass_hinge poly1 kl_divergence kl_divergence_log js_divergence gaussian_kl "
-    "triplet cosine_embedding contrastive cosine_proximity nt_xent batch_triplet dice jaccard tversky "
-    "margin_ranking listnet listmle ranknet approx_ndcg".split()
-)
-
-
 def select(pairs: Sequence[Pair], only: str | None) -> list[Pair]:
     """Pairs whose loss, library or id is named in the comma list ``only``."""
     if not only:
@@ -629,31 +549,13 @@ def make_inputs(pair: Pair, size: str, *, seed: int = 0) -> list[np.ndarray]:
 
 
 def to_lib(lib: str, arrays: Sequence[np.ndarray], *, device: str = "cpu", grad: Sequence[int] = ()) -> list[Any]:
-    """Float arrays to float32 (torch, JAX) or float64 (NumPy); ints kept."""
-    out = []
-    for i, a in enumerate(arrays):
-        is_float = np.issubdtype(a.dtype, np.floating)
-        if lib == "numpy":
-            out.append(np.ascontiguousarray(a))
-        elif lib == "torch":
-            import torch
-
-            t = torch.from_numpy(a.astype(np.float32) if is_float else a.copy())
-            t = t.to(device) if device != "cpu" else t
-            if i in grad:
-                t.requires_grad_(True)
-            out.append(t)
-        elif lib == "jax":
-            import jax
-
-            d = jax.devices("gpu" if device == "cuda" else "cpu")[0]
-            out.append(jax.device_put(a.astype(np.float32) if is_float else a.astype(np.int32), d))
-        elif lib == "cupy":
-            import cupy
-
-            out.append(cupy.asarray(a.astype(np.float32) if is_float else a))
-        else:
-            raise ValueError(f"unknown library {lib!r}")
+    """Float arrays to float32 (torch, JAX, CuPy) or float64 (NumPy); ints kept
+    (JAX: int32; jax's float64 mode is left as it is)."""
+    be = B.for_library(lib, device, **({"x64": False} if lib == "jax" else {}))
+    dtype = None if lib == "numpy" else "float32"
+    out = [be.asarray(a, dtype) for a in arrays]
+    for i in grad:  # torch: leaves that record their gradient
+        out[i].requires_grad_(True)
     return out
 
 
@@ -704,7 +606,7 @@ def check_pair(pair: Pair, size: str = "tiny", *, device: str = "cpu", grads: bo
     if not np.isclose(vo, vp, rtol=rtol, atol=rtol * 1e-3):
         raise Mismatch(f"{pair.id}: value {vo!r} (lossapi) != {vp!r} ({pair.peer_name}) at {size} size")
     if grads and pair.grad and lib != "numpy":
-        go, gp = _grads(lib, ours, a, pair.grad), _grads(lib, peer, b, pair.grad)
+        go, gp = _grads(lib, ours, a, pair.grad, device), _grads(lib, peer, b, pair.grad, device)
         for i, x, y in zip(pair.grad, go, gp):
             y = y.reshape(x.shape)  # a peer_prep may add a unit axis (optax.dice_loss)
             scale = float(np.max(np.abs(y))) or 1.0
@@ -714,15 +616,8 @@ def check_pair(pair: Pair, size: str = "tiny", *, device: str = "cpu", grads: bo
     return {"ours": vo, "peer": vp}
 
 
-def _grads(lib: str, fn, arrays, idx) -> list[np.ndarray]:
-    if lib == "torch":
-        import torch
-
-        xs = [a.detach().clone().requires_grad_(True) if i in idx else a for i, a in enumerate(arrays)]
-        out = fn(*xs)
-        gs = torch.autograd.grad(out, [xs[i] for i in idx])
-        return [_to_np(g) for g in gs]
-    import jax
-
-    gs = jax.jit(jax.grad(fn, argnums=tuple(idx)))(*arrays)
+def _grads(lib: str, fn, arrays, idx, device: str = "cpu") -> list[np.ndarray]:
+    """Gradients of the scalar ``fn`` on the arrays' backend (JAX: jit-compiled)."""
+    be = B.for_library(lib, device, **({"x64": False} if lib == "jax" else {}))
+    _, gs = be.value_and_grad(lambda *a: (fn(*a), None), arrays, idx)
     return [_to_np(g) for g in gs]

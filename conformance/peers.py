@@ -1,24 +1,34 @@
-"""Peer libraries' versions of lossapi's losses, with the options mapped.
+"""The one table of peer libraries' versions of lossapi's losses.
 
-``ADAPTERS[lib][loss]`` has lossapi's signature (arrays positional, options
-by keyword, ``reduction``) and computes the loss with the peer library on
-that library's arrays (torch tensors for "torch", jax arrays for "optax",
-torch tensors for "torchvision"). An adapter raises :class:`Unsupported`
-for an option the peer cannot express. Frameworks are imported inside the
-adapters, so importing this module imports none.
+``bind(lib, loss, **options)`` gives the peer's computation of ``loss`` with
+lossapi's options (``reduction`` included) mapped and fixed: a callable taking
+the arrays positionally, on that library's arrays (torch tensors for "torch"
+and "torchvision", jax arrays for "optax"). It is resolved once: where the
+options map directly it is the peer function itself (or a
+``functools.partial`` of it), so a benchmark times the peer and nothing else.
+An option the peer cannot express raises :class:`Unsupported`. Frameworks are
+imported when a peer is bound, so importing this module imports none.
 
-``CHECKS`` lists the second part of the conformance run: lossapi against the
-peers on seeded random inputs, values and gradients.
+Users: the conformance cross-checks (``CHECKS`` below: lossapi against the
+peers on seeded random inputs, values and gradients), ``build_cases.py`` and
+the tests' peer checks of the case files (:func:`value_np`), and the benchmark
+pairs (``benchmarks/pairs.py``). Adding a peer for a loss: one factory in
+``TORCH`` / ``OPTAX`` / ``TORCHVISION``, and a ``PeerCheck``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib.util
+import inspect
 import zlib
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
+
+from . import backends as B
 
 
 class Unsupported(Exception):
@@ -32,30 +42,53 @@ NATIVE = {"torch": ("torch", "torch-cuda"), "torchvision": ("torch", "torch-cuda
 
 def available(lib: str) -> str | None:
     """None if ``lib`` can be imported here, else the reason it cannot."""
-    mod = {"optax": "optax", "torch": "torch", "torchvision": "torchvision"}[lib]
-    if importlib.util.find_spec(mod) is None:
-        return f"{mod} is not installed"
+    if importlib.util.find_spec(lib) is None:
+        return f"{lib} is not installed"
     return None
 
 
-def _reduce(x, reduction):
+def bind(lib: str, loss: str, /, **options: Any) -> Callable[..., Any]:
+    """The peer ``lib``'s ``loss`` with lossapi's ``options`` fixed (see the module doc)."""
+    make = ADAPTERS[lib].get(loss)
+    if make is None:
+        raise Unsupported(f"{lib} has no {loss}")
+    return make(**options)
+
+
+def _partial(fn: Callable[..., Any], **kw: Any) -> Callable[..., Any]:
+    """``fn`` with the keywords that differ from its defaults fixed (``fn``
+    itself if none do); a keyword ``fn`` does not take is :class:`Unsupported`."""
+    params = inspect.signature(fn).parameters
+    fixed = {}
+    for k, v in kw.items():
+        if k not in params:
+            raise Unsupported(f"option {k}={v!r}")
+        default = params[k].default
+        if not (isinstance(v, (bool, int, float, str, type(None))) and type(v) is type(default) and v == default):
+            fixed[k] = v
+    return functools.partial(fn, **fixed) if fixed else fn
+
+
+def _no(**opts: Any) -> None:
+    """Unsupported unless every option is None or False."""
+    for k, v in opts.items():
+        if v is not None and v is not False:
+            raise Unsupported(f"option {k}={v!r}")
+
+
+def _reduced(fn: Callable[..., Any], reduction: str, **kw: Any) -> Callable[..., Any]:
+    """``fn``'s per-element (or per-sample) values, reduced by ``reduction``."""
     if reduction == "none":
-        return x
+        return functools.partial(fn, **kw) if kw else fn
+    if reduction not in ("mean", "sum"):
+        raise Unsupported(f"reduction {reduction!r}")
     if reduction == "sum":
-        return x.sum()
-    if reduction == "mean":
-        return x.mean()
-    raise Unsupported(f"reduction {reduction!r}")
-
-
-def _no(opts: dict, *names):
-    for n in names:
-        if n in opts and opts[n] is not None and opts[n] is not False:
-            raise Unsupported(f"option {n}={opts[n]!r}")
+        return lambda *a: fn(*a, **kw).sum()
+    return lambda *a: fn(*a, **kw).mean()
 
 
 # =============================================================================
-# torch.nn.functional
+# torch.nn.functional (and torchvision.ops)
 # =============================================================================
 
 def _F():
@@ -70,109 +103,117 @@ def _torch():
     return torch
 
 
-def _t_move(x, axis):
+def _direct(name: str) -> Callable[..., Callable[..., Any]]:
+    """A torch.nn.functional loss whose options have lossapi's names."""
+    def make(**options):
+        return _partial(getattr(_F(), name), **options)
+    return make
+
+
+def _classes_to_1(x, axis):
     """Class axis to position 1, torch's layout for (N, C, d1, ...)."""
-    if x.ndim == 1:
-        return x
-    return _torch().movedim(x, axis, 1)
+    a = axis % x.ndim
+    return x if x.ndim == 1 or a == 1 else _torch().movedim(x, a, 1)
 
 
-def _t_cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=-100, label_smoothing=0.0, reduction="mean"):
-    torch = _torch()
-    x = _t_move(logits, axis % logits.ndim)
-    if target.is_floating_point():
-        target = _t_move(target, axis % target.ndim)
-    else:
-        target = target.long()
-    del torch
-    return _F().cross_entropy(x, target, weight=weight, ignore_index=ignore_index, label_smoothing=label_smoothing,
-                              reduction=reduction)
+def _t_cross_entropy(*, axis=-1, weight=None, ignore_index=None, label_smoothing=0.0, reduction="mean"):
+    ce = _partial(_F().cross_entropy, weight=weight, ignore_index=-100 if ignore_index is None else ignore_index,
+                  label_smoothing=label_smoothing, reduction=reduction)
+
+    def f(logits, target):
+        target = _classes_to_1(target, axis) if target.is_floating_point() else target.long()
+        return ce(_classes_to_1(logits, axis), target)
+    return f
 
 
-def _t_nll(log_probs, target, *, axis=-1, weight=None, ignore_index=-100, reduction="mean"):
-    return _F().nll_loss(_t_move(log_probs, axis % log_probs.ndim), target.long(), weight=weight,
-                         ignore_index=ignore_index, reduction=reduction)
+def _t_nll(*, axis=-1, weight=None, ignore_index=None, reduction="mean"):
+    nll = _partial(_F().nll_loss, weight=weight, ignore_index=-100 if ignore_index is None else ignore_index,
+                   reduction=reduction)
+    return lambda log_probs, target: nll(_classes_to_1(log_probs, axis), target.long())
 
 
-def _t_multiclass_hinge(scores, labels, *, margin=1.0, form="crammer_singer", reduction="mean"):
-    if form != "weston_watkins":
-        raise Unsupported("torch multi_margin_loss is the Weston-Watkins sum (divided by C)")
-    c = scores.shape[-1]
-    per = _F().multi_margin_loss(scores.reshape(-1, c), labels.reshape(-1).long(), margin=margin, reduction="none")
-    return _reduce(per.reshape(labels.shape) * c, reduction)
+def _t_multiclass_hinge(*, margin=1.0, form="crammer_singer", axis=-1, reduction="mean"):
+    if form != "weston_watkins" or axis not in (-1,):
+        raise Unsupported("torch multi_margin_loss is the Weston-Watkins sum (divided by C), classes last")
+    mm = _F().multi_margin_loss
+
+    def f(scores, labels):
+        c = scores.shape[-1]
+        if reduction != "none" and scores.ndim <= 2:  # torch's own reduction, times C
+            return mm(scores, labels.long(), margin=margin, reduction=reduction) * c
+        per = mm(scores.reshape(-1, c), labels.reshape(-1).long(), margin=margin, reduction="none")
+        return _reduced(lambda: per.reshape(labels.shape) * c, reduction)()
+    return f
 
 
-def _t_kl(p, q, *, axis=-1, reduction="mean"):
+def _t_kl(*, axis=-1, reduction="mean", log=False):
     F, torch = _F(), _torch()
-    if reduction == "mean" and p.ndim == 2 and axis in (-1, 1):
-        return F.kl_div(torch.log(q), p, reduction="batchmean")
-    return _reduce(F.kl_div(torch.log(q), p, reduction="none").sum(axis), reduction)
+    kl = functools.partial(F.kl_div, log_target=True) if log else F.kl_div
+
+    def f(p, q):
+        lq = q if log else torch.log(q)
+        if reduction == "mean" and p.ndim == 2 and axis in (-1, 1):
+            return kl(lq, p, reduction="batchmean")
+        return _reduced(lambda: kl(lq, p, reduction="none").sum(axis), reduction)()
+    return f
 
 
-def _t_kl_log(log_p, log_q, *, axis=-1, reduction="mean"):
-    F = _F()
-    if reduction == "mean" and log_p.ndim == 2 and axis in (-1, 1):
-        return F.kl_div(log_q, log_p, reduction="batchmean", log_target=True)
-    return _reduce(F.kl_div(log_q, log_p, reduction="none", log_target=True).sum(axis), reduction)
-
-
-def _t_triplet(a, pos, neg, *, margin=1.0, p=2.0, eps=1e-6, swap=False, squared=False, reduction="mean"):
+def _t_triplet(*, squared=False, **options):
     if squared:
         raise Unsupported("squared distances")
-    return _F().triplet_margin_loss(a, pos, neg, margin=margin, p=p, eps=eps, swap=swap, reduction=reduction)
+    return _partial(_F().triplet_margin_loss, **options)
 
 
-def _t_cosine_proximity(x1, x2, *, axis=-1, reduction="mean"):
-    return _reduce(-_F().cosine_similarity(x1, x2, dim=axis), reduction)
+def _t_cosine_proximity(*, axis=-1, reduction="mean"):
+    cos = _F().cosine_similarity
+    return _reduced(lambda x1, x2: -cos(x1, x2, dim=axis), reduction)
 
 
-def _t_hinge(scores, target, *, reduction="mean"):
+def _t_hinge(*, reduction="mean"):
     # The guide's own "MarginRankingLoss trick": max(0, -y (s - 0) + 1).
-    return _F().margin_ranking_loss(scores, _torch().zeros_like(scores), target, margin=1.0, reduction=reduction)
+    mr, zeros_like = _F().margin_ranking_loss, _torch().zeros_like
+    return lambda scores, target: mr(scores, zeros_like(scores), target, margin=1.0, reduction=reduction)
 
 
-def _t_binary_focal_tv(logits, target, *, gamma=2.0, alpha=0.25, reduction="mean"):
+def _tv_binary_focal(*, gamma=2.0, alpha=None, reduction="mean"):
     from torchvision.ops import sigmoid_focal_loss
 
-    return sigmoid_focal_loss(logits, target, alpha=-1 if alpha is None else alpha, gamma=gamma, reduction=reduction)
+    return _partial(sigmoid_focal_loss, alpha=-1 if alpha is None else alpha, gamma=gamma, reduction=reduction)
 
 
-TORCH: dict[str, Callable] = {
-    "mse": lambda p, t, *, reduction="mean": _F().mse_loss(p, t, reduction=reduction),
-    "mae": lambda p, t, *, reduction="mean": _F().l1_loss(p, t, reduction=reduction),
-    "huber": lambda p, t, *, delta=1.0, reduction="mean": _F().huber_loss(p, t, delta=delta, reduction=reduction),
-    "smooth_l1": lambda p, t, *, beta=1.0, reduction="mean": _F().smooth_l1_loss(p, t, beta=beta, reduction=reduction),
-    "poisson_nll": lambda p, t, *, log_input=True, full=False, eps=1e-8, reduction="mean":
-        _F().poisson_nll_loss(p, t, log_input=log_input, full=full, eps=eps, reduction=reduction),
-    "gaussian_nll": lambda m, t, v, *, full=False, eps=1e-6, reduction="mean":
-        _F().gaussian_nll_loss(m, t, v, full=full, eps=eps, reduction=reduction),
-    "binary_cross_entropy": lambda p, t, *, weight=None, reduction="mean":
-        _F().binary_cross_entropy(p, t, weight=weight, reduction=reduction),
-    "binary_cross_entropy_with_logits": lambda x, t, *, weight=None, pos_weight=None, reduction="mean":
-        _F().binary_cross_entropy_with_logits(x, t, weight=weight, pos_weight=pos_weight, reduction=reduction),
+TORCH: dict[str, Callable[..., Callable[..., Any]]] = {
+    "mse": _direct("mse_loss"),
+    "mae": _direct("l1_loss"),
+    "huber": _direct("huber_loss"),
+    "smooth_l1": _direct("smooth_l1_loss"),
+    "poisson_nll": _direct("poisson_nll_loss"),
+    "gaussian_nll": _direct("gaussian_nll_loss"),
+    "binary_cross_entropy": _direct("binary_cross_entropy"),
+    "binary_cross_entropy_with_logits": _direct("binary_cross_entropy_with_logits"),
     "cross_entropy": _t_cross_entropy,
     "nll": _t_nll,
     "hinge": _t_hinge,
     "multiclass_hinge": _t_multiclass_hinge,
     "kl_divergence": _t_kl,
-    "kl_divergence_log": _t_kl_log,
+    "kl_divergence_log": functools.partial(_t_kl, log=True),
     "triplet": _t_triplet,
-    "cosine_embedding": lambda x1, x2, y, *, margin=0.0, reduction="mean":
-        _F().cosine_embedding_loss(x1, x2, y, margin=margin, reduction=reduction),
+    "cosine_embedding": _direct("cosine_embedding_loss"),
     "cosine_proximity": _t_cosine_proximity,
-    "margin_ranking": lambda s1, s2, y, *, margin=0.0, reduction="mean":
-        _F().margin_ranking_loss(s1, s2, y, margin=margin, reduction=reduction),
+    "margin_ranking": _direct("margin_ranking_loss"),
+    # log1p(exp(-y s)) as written: inf (and a NaN gradient) once -y s > ~88 in
+    # float32, ~709 in float64, where lossapi's softplus form stays finite.
+    "soft_margin": _direct("soft_margin_loss"),
 }
 
-TORCHVISION: dict[str, Callable] = {"binary_focal": _t_binary_focal_tv}
+TORCHVISION: dict[str, Callable[..., Callable[..., Any]]] = {"binary_focal": _tv_binary_focal}
 
 
 # =============================================================================
-# optax (jax arrays)
+# optax (jax arrays); optax losses give per-element or per-sample values
 # =============================================================================
 
 def _ox():
-    import optax
+    import optax.losses
 
     return optax.losses
 
@@ -183,59 +224,112 @@ def _jnp():
     return jnp
 
 
-def _o_cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=-100, label_smoothing=0.0,
-                     reduction="mean"):
-    _no({"weight": weight}, "weight")
+def _optax(name: str, **fixed: Any) -> Callable[..., Callable[..., Any]]:
+    """An optax loss whose options have lossapi's names, reduced as asked."""
+    def make(*, reduction="mean", **options):
+        return _reduced(getattr(_ox(), name), reduction, **fixed, **options)
+    return make
+
+
+def _one_hot(labels, c, axis, dtype):
+    import jax
+
+    return _jnp().moveaxis(jax.nn.one_hot(labels, c, dtype=dtype), -1, axis)
+
+
+def _o_cross_entropy(*, axis=-1, weight=None, ignore_index=None, label_smoothing=0.0, reduction="mean"):
+    _no(weight=weight)
+    if ignore_index is not None:
+        raise Unsupported("optax has no ignore_index")
     ox, jnp = _ox(), _jnp()
-    if jnp.issubdtype(target.dtype, jnp.floating):
-        if label_smoothing:
-            c = logits.shape[axis]
-            target = target * (1.0 - label_smoothing) + label_smoothing / c
-        return _reduce(ox.softmax_cross_entropy(logits, target, axis=axis), reduction)
-    if ignore_index != -100:
-        raise Unsupported("optax has no ignore_index (inputs must not contain it)")
-    if label_smoothing:
-        import jax
+    e = label_smoothing
 
+    def per(logits, target):
         c = logits.shape[axis]
-        oh = jnp.moveaxis(jax.nn.one_hot(target, c, dtype=logits.dtype), -1, axis)
-        return _reduce(ox.softmax_cross_entropy(logits, ox.smooth_labels(oh, label_smoothing), axis=axis), reduction)
-    return _reduce(ox.softmax_cross_entropy_with_integer_labels(logits, target, axis=axis), reduction)
+        if jnp.issubdtype(target.dtype, jnp.floating):
+            return ox.softmax_cross_entropy(logits, target * (1.0 - e) + e / c if e else target, axis=axis)
+        if e:
+            return ox.softmax_cross_entropy(logits, ox.smooth_labels(_one_hot(target, c, axis, logits.dtype), e),
+                                            axis=axis)
+        return ox.softmax_cross_entropy_with_integer_labels(logits, target, axis=axis)
+    return _reduced(per, reduction)
 
 
-def _o_binary_focal(logits, target, *, gamma=2.0, alpha=0.25, reduction="mean"):
-    return _reduce(_ox().sigmoid_focal_loss(logits, target, alpha=alpha, gamma=gamma), reduction)
+def _o_multiclass_hinge(*, margin=1.0, form="crammer_singer", axis=-1, reduction="mean"):
+    if form != "crammer_singer" or margin != 1.0 or axis != -1:
+        raise Unsupported("optax multiclass_hinge_loss is Crammer-Singer with margin 1, classes last")
+    return _reduced(_ox().multiclass_hinge_loss, reduction)
 
 
-def _o_multiclass_hinge(scores, labels, *, margin=1.0, form="crammer_singer", reduction="mean"):
-    if form != "crammer_singer" or margin != 1.0:
-        raise Unsupported("optax multiclass_hinge_loss is Crammer-Singer with margin 1")
-    return _reduce(_ox().multiclass_hinge_loss(scores, labels), reduction)
+def _o_bce_logits(*, weight=None, pos_weight=None, reduction="mean"):
+    _no(weight=weight, pos_weight=pos_weight)
+    return _reduced(_ox().sigmoid_binary_cross_entropy, reduction)
 
 
-def _o_triplet(a, pos, neg, *, margin=1.0, p=2.0, eps=1e-6, swap=False, squared=False, reduction="mean"):
-    if swap or squared:
-        raise Unsupported("swap / squared")
+def _o_triplet(*, margin=1.0, p=2.0, eps=1e-6, swap=False, squared=False, reduction="mean"):
+    _no(swap=swap, squared=squared)
     if eps != 0.0:
         # optax adds eps to the sum of powers, torch to every difference.
         raise Unsupported("eps placement differs from torch's; only eps=0 maps")
-    return _reduce(_ox().triplet_margin_loss(a, pos, neg, norm_degree=p, margin=margin, eps=0.0), reduction)
+    return _reduced(_ox().triplet_margin_loss, reduction, norm_degree=p, margin=margin, eps=0.0)
 
 
-def _o_poly1(logits, target, *, epsilon=1.0, axis=-1, reduction="mean"):
+def _o_poly1(*, epsilon=1.0, axis=-1, weight=None, ignore_index=None, label_smoothing=0.0, reduction="mean"):
+    _no(weight=weight, ignore_index=ignore_index)
+    if label_smoothing:
+        raise Unsupported(f"label_smoothing={label_smoothing!r}")
+    ox, jnp = _ox(), _jnp()
+
+    def per(logits, target):  # integer labels, or (one-hot) probabilities as given
+        if not jnp.issubdtype(target.dtype, jnp.floating):
+            target = _one_hot(target, logits.shape[axis], axis, logits.dtype)
+        return ox.poly_loss_cross_entropy(logits, target, epsilon=epsilon, axis=axis)
+    return _reduced(per, reduction)
+
+
+def _o_kl(*, axis=-1, reduction="mean"):
+    kl, log = _ox().kl_divergence, _jnp().log
+    return _reduced(lambda p, q: kl(log(q), p, axis=axis), reduction)
+
+
+def _o_kl_log(*, axis=-1, reduction="mean"):
+    kl = _ox().kl_divergence_with_log_targets
+    return _reduced(lambda lp, lq: kl(lq, lp, axis=axis), reduction)
+
+
+def _o_cosine_proximity(*, axis=-1, reduction="mean"):
+    cos = _ox().cosine_similarity
+    return _reduced(lambda x1, x2: -cos(x1, x2, axis=axis), reduction)
+
+
+def _o_nt_xent(*, temperature=0.5, reduction="mean"):
+    if reduction != "mean":
+        raise Unsupported("optax ntxent returns the mean over a single batch")
+    ntxent, jnp = _ox().ntxent, _jnp()
+
+    def f(z1, z2):
+        if z1.ndim != 2:
+            raise Unsupported("optax ntxent takes one [N, D] batch")
+        n = z1.shape[0]
+        labels = jnp.concatenate([jnp.arange(n), jnp.arange(n)])
+        return ntxent(jnp.concatenate([z1, z2], axis=0), labels, temperature=temperature)
+    return f
+
+
+def _o_listnet(*, axis=-1, reduction="mean"):
+    """Relevance >= 0 only (no padding): optax takes the labels as the target
+    distribution, softmax(relevance) here."""
+    jnp = _jnp()
     import jax
 
-    oh = _jnp().moveaxis(jax.nn.one_hot(target, logits.shape[axis], dtype=logits.dtype), -1, axis)
-    return _reduce(_ox().poly_loss_cross_entropy(logits, oh, epsilon=epsilon, axis=axis), reduction)
+    loss, softmax = _ox().ranking_softmax_loss, jax.nn.softmax
+    reduce_fn = {"mean": jnp.mean, "sum": jnp.sum, "none": None}[reduction]
 
-
-def _o_nt_xent(z1, z2, *, temperature=0.5, reduction="mean"):
-    if reduction != "mean" or z1.ndim != 2:
-        raise Unsupported("optax ntxent returns the mean over a single batch")
-    jnp = _jnp()
-    n = z1.shape[0]
-    labels = jnp.concatenate([jnp.arange(n), jnp.arange(n)])
-    return _ox().ntxent(jnp.concatenate([z1, z2], axis=0), labels, temperature=temperature)
+    def f(scores, relevance):
+        if axis not in (-1, scores.ndim - 1):
+            scores, relevance = jnp.moveaxis(scores, axis, -1), jnp.moveaxis(relevance, axis, -1)
+        return loss(scores, softmax(relevance, axis=-1), reduce_fn=reduce_fn)
+    return f
 
 
 def _logit(p):
@@ -243,94 +337,71 @@ def _logit(p):
     return jnp.log(p) - jnp.log1p(-p)
 
 
-def _o_overlap(probs, target, smooth, axis, alpha, beta):
+def _o_overlap(smooth, axis, alpha, beta, gamma, reduction):
     """optax's (binary) dice/Tversky over the last axis of logits; the class
     axis it wants is added, probabilities are turned back into logits."""
-    if axis is None:
-        probs, target = probs.reshape(1, -1), target.reshape(1, -1)
-        squeeze = True
-    elif axis in (-1, probs.ndim - 1):
-        squeeze = False
-    else:
-        raise Unsupported(f"axis={axis!r}")
-    v = _ox().dice_loss(_logit(probs)[..., None], target[..., None], smooth=smooth, alpha=alpha, beta=beta)
-    return v[0] if squeeze else v
+    dice = _ox().dice_loss
+
+    def per(probs, target):
+        if axis is None:
+            probs, target = probs.reshape(1, -1), target.reshape(1, -1)
+        elif axis not in (-1, probs.ndim - 1):
+            raise Unsupported(f"axis={axis!r}")
+        v = dice(_logit(probs)[..., None], target[..., None], smooth=smooth, alpha=alpha, beta=beta)
+        v = v ** gamma if gamma != 1.0 else v
+        return v[0] if axis is None else v
+    return _reduced(per, reduction)
 
 
-def _o_dice(probs, target, *, smooth=1e-6, axis=None, reduction="mean"):
+def _o_dice(*, smooth=1e-6, axis=None, reduction="mean"):
     # lossapi: (2I + s) / (P + T + s); optax: (I + s') / (I + (P-I)/2 + (T-I)/2 + s') -> s' = s / 2.
-    return _reduce(_o_overlap(probs, target, smooth / 2.0, axis, 0.5, 0.5), reduction)
+    return _o_overlap(smooth / 2.0, axis, 0.5, 0.5, 1.0, reduction)
 
 
-def _o_jaccard(probs, target, *, smooth=1e-6, axis=None, reduction="mean"):
+def _o_jaccard(*, smooth=1e-6, axis=None, reduction="mean"):
     # Jaccard = Tversky with alpha = beta = 1.
-    return _reduce(_o_overlap(probs, target, smooth, axis, 1.0, 1.0), reduction)
+    return _o_overlap(smooth, axis, 1.0, 1.0, 1.0, reduction)
 
 
-def _o_tversky(probs, target, *, alpha=0.5, beta=0.5, gamma=1.0, smooth=1e-6, axis=None, reduction="mean"):
-    v = _o_overlap(probs, target, smooth, axis, alpha, beta)
-    return _reduce(v ** gamma if gamma != 1.0 else v, reduction)
+def _o_tversky(*, alpha=0.5, beta=0.5, gamma=1.0, smooth=1e-6, axis=None, reduction="mean"):
+    return _o_overlap(smooth, axis, alpha, beta, gamma, reduction)
 
 
-OPTAX: dict[str, Callable] = {
-    "mse": lambda p, t, *, reduction="mean": _reduce(_ox().squared_error(p, t), reduction),
-    "huber": lambda p, t, *, delta=1.0, reduction="mean": _reduce(_ox().huber_loss(p, t, delta=delta), reduction),
-    "log_cosh": lambda p, t, *, reduction="mean": _reduce(_ox().log_cosh(p, t), reduction),
-    "hinge": lambda s, y, *, reduction="mean": _reduce(_ox().hinge_loss(s, y), reduction),
+OPTAX: dict[str, Callable[..., Callable[..., Any]]] = {
+    "mse": _optax("squared_error"),
+    "huber": _optax("huber_loss"),
+    "log_cosh": _optax("log_cosh"),
+    "hinge": _optax("hinge_loss"),
     "multiclass_hinge": _o_multiclass_hinge,
-    "binary_cross_entropy_with_logits": lambda x, t, *, weight=None, pos_weight=None, reduction="mean":
-        (_no({"weight": weight, "pos_weight": pos_weight}, "weight", "pos_weight")
-         or _reduce(_ox().sigmoid_binary_cross_entropy(x, t), reduction)),
+    "binary_cross_entropy_with_logits": _o_bce_logits,
     "cross_entropy": _o_cross_entropy,
-    "binary_focal": _o_binary_focal,
+    "binary_focal": _optax("sigmoid_focal_loss"),
     "poly1": _o_poly1,
-    "kl_divergence": lambda p, q, *, axis=-1, reduction="mean":
-        _reduce(_ox().kl_divergence(_jnp().log(q), p, axis=axis), reduction),
-    "kl_divergence_log": lambda lp, lq, *, axis=-1, reduction="mean":
-        _reduce(_ox().kl_divergence_with_log_targets(lq, lp, axis=axis), reduction),
-    "cosine_proximity": lambda x1, x2, *, axis=-1, reduction="mean":
-        _reduce(_ox().cosine_distance(x1, x2, axis=axis) - 1.0, reduction),
+    "kl_divergence": _o_kl,
+    "kl_divergence_log": _o_kl_log,
+    "cosine_proximity": _o_cosine_proximity,
     "triplet": _o_triplet,
     "nt_xent": _o_nt_xent,
     "dice": _o_dice,
     "jaccard": _o_jaccard,
     "tversky": _o_tversky,
+    "listnet": _o_listnet,
 }
 
-ADAPTERS: dict[str, dict[str, Callable]] = {"torch": TORCH, "optax": OPTAX, "torchvision": TORCHVISION}
+ADAPTERS: dict[str, dict[str, Callable[..., Callable[..., Any]]]] = {
+    "torch": TORCH, "optax": OPTAX, "torchvision": TORCHVISION}
 
 
 # =============================================================================
-# Running an adapter on NumPy float64 inputs (for the case cross-checks)
+# Running a peer on NumPy float64 inputs (the case files' cross-checks)
 # =============================================================================
-
-def to_lib(lib: str, a: np.ndarray):
-    if lib in ("torch", "torchvision"):
-        import torch
-
-        return torch.from_numpy(np.array(a))
-    import jax
-
-    jax.config.update("jax_enable_x64", True)
-    import jax.numpy as jnp
-
-    return jnp.asarray(a)
-
-
-def from_lib(x) -> np.ndarray:
-    if hasattr(x, "detach"):
-        return x.detach().cpu().double().numpy()
-    return np.asarray(x, dtype=np.float64)
-
 
 def value_np(lib: str, loss: str, args: list[np.ndarray], options: dict, reduction: str) -> np.ndarray:
     """The peer's float64 value of ``loss`` on NumPy inputs (options may hold arrays)."""
-    fn = ADAPTERS[lib].get(loss)
-    if fn is None:
-        raise Unsupported(f"{lib} has no {loss}")
-    conv = [to_lib(lib, a) for a in args]
-    opts = {k: (to_lib(lib, v) if isinstance(v, np.ndarray) else v) for k, v in options.items()}
-    return from_lib(fn(*conv, **opts, reduction=reduction))
+    be = B.ready(NATIVE[lib][0])
+    opts = {k: (be.asarray(v) if isinstance(v, np.ndarray) else v) for k, v in options.items()}
+    out = bind(lib, loss, **opts, reduction=reduction)(*[be.asarray(a) for a in args])
+    return np.asarray(be.to_numpy(out), dtype=np.float64)
 
 
 # =============================================================================
@@ -463,6 +534,7 @@ CHECKS: list[PeerCheck] = [
     PeerCheck("nll-weight-ignore", "nll", [("log_probs", ("log_probs", (N, C))), ("target", ("labels_ignore", (N,), C, 1))],
               {"ignore_index": 1}, option_arrays={"weight": ("positive", (C,))}),
     PeerCheck("hinge", "hinge", [("scores", _normal((8,), 1.5)), ("target", ("pm1", (8,)))], libs=("optax", "torch")),
+    PeerCheck("soft_margin", "soft_margin", [("scores", _normal((4, 5), 2)), ("target", ("pm1", (4, 5)))]),
     PeerCheck("multiclass_hinge-ww", "multiclass_hinge", [("scores", _normal((N, C))), ("labels", ("labels", (N,), C))],
               {"form": "weston_watkins", "margin": 1.0}),
     PeerCheck("multiclass_hinge-ww-m0.5", "multiclass_hinge",
@@ -505,6 +577,8 @@ CHECKS: list[PeerCheck] = [
     # --- ranking
     PeerCheck("margin_ranking", "margin_ranking", [("s1", _normal((8,))), ("s2", _normal((8,))), ("y", ("pm1", (8,)))],
               {"margin": 0.2}, grad=(0, 1)),
+    PeerCheck("listnet", "listnet", [("scores", _normal((4, 6))), ("relevance", ("uniform", (4, 6), 0.0, 3.0))],
+              libs=("optax",)),
 ]
 
 

@@ -1,16 +1,18 @@
-"""Independent float64 NumPy references for the conformance cases.
+"""Independent float64 NumPy references: one per lossapi loss.
 
-Every function is written from the definition (the guides' formulas, and
-torch's documented semantics where lossapi follows torch), never by calling
-lossapi. They are deliberately plain: explicit loops where a loop reads more
-clearly than a vectorised trick, and no numerical tricks beyond those needed to
-evaluate the definition in float64 on the cases' inputs.
+Every function is written from the definition (the guides' formulas, the
+papers, and torch's documented semantics where lossapi follows torch), never
+by calling lossapi. They are deliberately plain: explicit loops where a loop
+reads more clearly than a vectorised trick, and no numerical tricks beyond
+those needed to evaluate the definition in float64.
 
 The signatures mirror lossapi's public API (arrays positional, options by
-keyword, ``reduction`` last), so a case names one function and both sides are
-called the same way. A second group, ``snippet_*``, transcribes a guide's code
-snippet literally (its own epsilons, label encodings and normalisations) so a
-case can show how far the snippet is from the definition.
+keyword with lossapi's defaults, ``reduction``), so the tests' checklist
+(``tests/cases_*.py``), the conformance cases and the peer checks call one
+function the same way lossapi is called. A second group, ``snippet_*``,
+transcribes a guide's code snippet literally (its own epsilons, label
+encodings and normalisations) so a case can show how far the snippet is from
+the definition.
 """
 
 from __future__ import annotations
@@ -25,15 +27,15 @@ __all__ = [
     "poisson_nll", "gaussian_nll",
     # classification
     "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "nll",
-    "binary_focal", "focal", "hinge", "squared_hinge", "multiclass_hinge", "poly1",
+    "binary_focal", "focal", "hinge", "squared_hinge", "multiclass_hinge", "poly1", "soft_margin",
     # divergence
     "kl_divergence", "kl_divergence_log", "js_divergence", "gaussian_kl", "vae_loss",
     # embedding
-    "contrastive", "triplet", "batch_triplet", "cosine_embedding", "cosine_proximity", "nt_xent",
+    "contrastive", "triplet", "batch_triplet", "cosine_embedding", "cosine_proximity", "nt_xent", "circle",
     # segmentation
     "dice", "jaccard", "tversky",
     # ranking
-    "margin_ranking", "listnet", "listmle", "ranknet",
+    "margin_ranking", "ranknet", "listnet", "listmle", "approx_ndcg",
 ]
 
 
@@ -50,6 +52,14 @@ def _reduce(values, reduction):
     if reduction == "mean":
         return np.mean(values)
     raise ValueError(f"bad reduction {reduction!r}")
+
+
+def _masked_mean(values, denom, reduction):
+    """"mean" divides the sum by ``denom`` (a weight sum or a count); the other
+    reductions as usual."""
+    if reduction == "mean":
+        return np.asarray(np.sum(values) / denom)
+    return _reduce(values, reduction)
 
 
 def _log_sigmoid(x):
@@ -101,7 +111,7 @@ def smooth_l1(pred, target, *, beta=1.0, reduction="mean"):
 
 def log_cosh(pred, target, *, reduction="mean"):
     r = _f(pred) - _f(target)
-    # log cosh r = log((e^r + e^-r) / 2), evaluated without overflow.
+    # log cosh r = log((e^r + e^-r) / 2), evaluated without overflow (exact in float64 for |r| < 700).
     return _reduce(np.logaddexp(r, -r) - math.log(2.0), reduction)
 
 
@@ -126,6 +136,8 @@ def pinball(pred, target, *, quantile=0.5, reduction="mean"):
 
 
 def poisson_nll(pred, target, *, log_input=True, full=False, eps=1e-8, reduction="mean"):
+    """exp(x) - t x (log input) or x - t log(x + eps); ``full`` adds Stirling's
+    t log t - t + log(2 pi t) / 2 where t > 1 (torch)."""
     x, t = _f(pred), _f(target)
     loss = np.exp(x) - t * x if log_input else x - t * np.log(x + eps)
     if full:
@@ -138,6 +150,8 @@ def poisson_nll(pred, target, *, log_input=True, full=False, eps=1e-8, reduction
 
 
 def gaussian_nll(mean, target, var, *, full=False, eps=1e-6, reduction="mean"):
+    """(log max(var, eps) + (mean - target)^2 / max(var, eps)) / 2; ``var`` of
+    the target's shape, or with its last axis 1 or dropped (one variance per row)."""
     m, t, v = _f(mean), _f(target), _f(var)
     if v.shape != t.shape and v.shape == t.shape[:-1]:
         v = v[..., None]
@@ -173,11 +187,19 @@ def binary_cross_entropy_with_logits(logits, target, *, weight=None, pos_weight=
     return _reduce(loss, reduction)
 
 
-def _move_class_axis_last(x, axis):
+def _classes_last(x, axis):
     return np.moveaxis(_f(x), axis, -1)
 
 
-def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=-100, label_smoothing=0.0,
+def _labels(target):
+    return np.asarray(target).astype(np.int64)
+
+
+def _is_probs(target):
+    return np.asarray(target).dtype.kind == "f"
+
+
+def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=None, label_smoothing=0.0,
                   reduction="mean"):
     """Softmax cross-entropy with torch's semantics.
 
@@ -190,54 +212,45 @@ def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=-100, la
     probabilities, mixed with the uniform distribution by e; "mean" divides by
     the number of samples.
     """
-    lp = _log_softmax(_move_class_axis_last(logits, axis), -1)
+    lp = _log_softmax(_classes_last(logits, axis), -1)
     C = lp.shape[-1]
     w = np.ones(C) if weight is None else _f(weight)
     e = float(label_smoothing)
-    tgt = np.asarray(target)
-    if np.issubdtype(tgt.dtype, np.floating):
-        q = _move_class_axis_last(tgt, axis)
-        q = q * (1.0 - e) + e / C
-        per = -np.sum(w * q * lp, axis=-1)
-        return _reduce(per, reduction)
-    labels = tgt.astype(np.int64)
+    if _is_probs(target):
+        q = _classes_last(target, axis) * (1.0 - e) + e / C
+        return _reduce(-np.sum(w * q * lp, axis=-1), reduction)
+    labels = _labels(target)
     per = np.zeros(labels.shape)
     wsum = 0.0
     for idx in np.ndindex(labels.shape):
         y = int(labels[idx])
-        if y == ignore_index:
+        if ignore_index is not None and y == ignore_index:
             continue
         row = lp[idx]
-        nll_part = -w[y] * row[y]
-        smooth_part = -np.sum(w * row) / C
-        per[idx] = (1.0 - e) * nll_part + e * smooth_part
+        per[idx] = (1.0 - e) * -w[y] * row[y] + e * -np.sum(w * row) / C
         wsum += w[y]
-    if reduction == "mean":
-        return np.asarray(np.sum(per) / wsum)
-    return _reduce(per, reduction)
+    return _masked_mean(per, wsum, reduction)
 
 
-def nll(log_probs, target, *, axis=-1, weight=None, ignore_index=-100, reduction="mean"):
-    lp = _move_class_axis_last(log_probs, axis)
-    C = lp.shape[-1]
-    w = np.ones(C) if weight is None else _f(weight)
-    labels = np.asarray(target).astype(np.int64)
+def nll(log_probs, target, *, axis=-1, weight=None, ignore_index=None, reduction="mean"):
+    """-weight[y] log_probs[y]; "mean" divides by the summed weight of the counted entries."""
+    lp = _classes_last(log_probs, axis)
+    w = np.ones(lp.shape[-1]) if weight is None else _f(weight)
+    labels = _labels(target)
     per = np.zeros(labels.shape)
     wsum = 0.0
     for idx in np.ndindex(labels.shape):
         y = int(labels[idx])
-        if y == ignore_index:
+        if ignore_index is not None and y == ignore_index:
             continue
         per[idx] = -w[y] * lp[idx][y]
         wsum += w[y]
-    if reduction == "mean":
-        return np.asarray(np.sum(per) / wsum)
-    return _reduce(per, reduction)
+    return _masked_mean(per, wsum, reduction)
 
 
-def binary_focal(logits, target, *, gamma=2.0, alpha=0.25, reduction="mean"):
+def binary_focal(logits, target, *, gamma=2.0, alpha=None, reduction="mean"):
     """torchvision's sigmoid focal loss: alpha_t (1 - p_t)^gamma BCE(x, t);
-    ``alpha=None`` disables the alpha_t factor."""
+    ``alpha=None`` drops the alpha_t factor."""
     x, t = _f(logits), _f(target)
     p = 1.0 / (1.0 + np.exp(-x))
     ce = -(t * _log_sigmoid(x) + (1.0 - t) * _log_sigmoid(-x))
@@ -248,16 +261,22 @@ def binary_focal(logits, target, *, gamma=2.0, alpha=0.25, reduction="mean"):
     return _reduce(loss, reduction)
 
 
-def focal(logits, target, *, gamma=2.0, axis=-1, weight=None, reduction="mean"):
-    """Multiclass focal loss -(1 - p_y)^gamma log p_y (times weight[y]); mean over samples."""
-    lp = _log_softmax(_move_class_axis_last(logits, axis), -1)
-    labels = np.asarray(target).astype(np.int64)
+def focal(logits, target, *, gamma=2.0, alpha=None, axis=-1, ignore_index=None, reduction="mean"):
+    """Multiclass focal loss -alpha[y] (1 - p_y)^gamma log p_y; "mean" over the
+    counted (not ignored) samples."""
+    lp = _log_softmax(_classes_last(logits, axis), -1)
+    labels = _labels(target)
     per = np.zeros(labels.shape)
+    count = 0
     for idx in np.ndindex(labels.shape):
         y = int(labels[idx])
+        if ignore_index is not None and y == ignore_index:
+            continue
         lpy = lp[idx][y]
-        per[idx] = -((1.0 - math.exp(lpy)) ** gamma) * lpy * (1.0 if weight is None else _f(weight)[y])
-    return _reduce(per, reduction)
+        a = 1.0 if alpha is None else _f(alpha)[y]
+        per[idx] = -a * (1.0 - math.exp(lpy)) ** gamma * lpy
+        count += 1
+    return _masked_mean(per, count, reduction)
 
 
 def hinge(scores, target, *, reduction="mean"):
@@ -269,11 +288,17 @@ def squared_hinge(scores, target, *, reduction="mean"):
     return _reduce(np.maximum(0.0, 1.0 - _f(target) * _f(scores)) ** 2, reduction)
 
 
-def multiclass_hinge(scores, labels, *, margin=1.0, form="crammer_singer", reduction="mean"):
+def soft_margin(scores, target, *, reduction="mean"):
+    """torch's soft_margin_loss: log(1 + exp(-y s)) with y in {-1, +1}
+    (logaddexp: exact in float64, no overflow)."""
+    return _reduce(np.logaddexp(0.0, -_f(target) * _f(scores)), reduction)
+
+
+def multiclass_hinge(scores, target, *, margin=1.0, form="crammer_singer", axis=-1, reduction="mean"):
     """Weston-Watkins: sum_{j != y} max(0, m - s_y + s_j).
     Crammer-Singer: max(0, max_{j != y} (m + s_j) - s_y)."""
-    s = _f(scores)
-    lab = np.asarray(labels).astype(np.int64)
+    s = _classes_last(scores, axis)
+    lab = _labels(target)
     per = np.zeros(lab.shape)
     for idx in np.ndindex(lab.shape):
         row, y = s[idx], int(lab[idx])
@@ -281,21 +306,45 @@ def multiclass_hinge(scores, labels, *, margin=1.0, form="crammer_singer", reduc
         if form == "weston_watkins":
             per[idx] = sum(max(0.0, margin - row[y] + sj) for sj in others)
         elif form == "crammer_singer":
-            per[idx] = max(0.0, max(margin + sj for sj in others) - row[y])
+            per[idx] = max(0.0, max(margin + sj for sj in others) - row[y]) if others else 0.0
         else:
             raise ValueError(form)
     return _reduce(per, reduction)
 
 
-def poly1(logits, target, *, epsilon=1.0, axis=-1, reduction="mean"):
-    """PolyLoss-1: CE + epsilon (1 - p_y), integer labels."""
-    lp = _log_softmax(_move_class_axis_last(logits, axis), -1)
-    lab = np.asarray(target).astype(np.int64)
-    per = np.zeros(lab.shape)
-    for idx in np.ndindex(lab.shape):
-        lpy = lp[idx][int(lab[idx])]
-        per[idx] = -lpy + epsilon * (1.0 - math.exp(lpy))
-    return _reduce(per, reduction)
+def poly1(logits, target, *, epsilon=1.0, axis=-1, weight=None, ignore_index=None, label_smoothing=0.0,
+          reduction="mean"):
+    """PolyLoss-1 (Leng et al. 2022): CE + epsilon * w_y * (1 - p_t), where CE is
+    :func:`cross_entropy` with the same options, p_t = sum_c q_c p_c with the
+    (smoothed) target distribution q, and w_y the target's class weight
+    (sum_c w_c q_c before smoothing). "mean": over the summed weights of the
+    counted samples (labels) or over the samples (probabilities)."""
+    lp = _log_softmax(_classes_last(logits, axis), -1)
+    C = lp.shape[-1]
+    w = np.ones(C) if weight is None else _f(weight)
+    e = float(label_smoothing)
+    probs = _is_probs(target)
+    if probs:
+        q = _classes_last(target, axis)
+    else:
+        labels = _labels(target)
+        q = np.zeros(lp.shape)
+        for idx in np.ndindex(labels.shape):
+            y = int(labels[idx])
+            if ignore_index is None or y != ignore_index:
+                q[idx][y] = 1.0
+    per = np.zeros(lp.shape[:-1])
+    denom = 0.0
+    for idx in np.ndindex(per.shape):
+        if not q[idx].any():  # an ignored sample
+            continue
+        qs = q[idx] * (1.0 - e) + e / C
+        ce = -np.sum(w * qs * lp[idx])
+        pt = np.sum(qs * np.exp(lp[idx]))
+        wt = np.sum(w * q[idx])
+        per[idx] = ce + epsilon * wt * (1.0 - pt)
+        denom += wt
+    return _masked_mean(per, per.size if probs else denom, reduction)
 
 
 # =============================================================================
@@ -303,17 +352,15 @@ def poly1(logits, target, *, epsilon=1.0, axis=-1, reduction="mean"):
 # =============================================================================
 
 def kl_divergence(p, q, *, axis=-1, reduction="mean"):
-    """KL(p || q) = sum p log(p / q) along ``axis``; "mean" averages over the
-    remaining axes (torch's "batchmean" for 2-D inputs)."""
+    """KL(p || q) = sum p log(p / q) along ``axis`` (0 log 0 = 0); "mean"
+    averages over the remaining axes (torch's "batchmean" for 2-D inputs)."""
     p, q = _f(p), _f(q)
-    per = np.sum(_xlogy(p, p) - _xlogy(p, q), axis=axis)
-    return _reduce(per, reduction)
+    return _reduce(np.sum(_xlogy(p, p) - _xlogy(p, q), axis=axis), reduction)
 
 
 def kl_divergence_log(log_p, log_q, *, axis=-1, reduction="mean"):
     lp, lq = _f(log_p), _f(log_q)
-    per = np.sum(np.exp(lp) * (lp - lq), axis=axis)
-    return _reduce(per, reduction)
+    return _reduce(np.sum(np.exp(lp) * (lp - lq), axis=axis), reduction)
 
 
 def js_divergence(p, q, *, axis=-1, reduction="mean"):
@@ -327,8 +374,7 @@ def gaussian_kl(mu, log_var, *, axis=-1, reduction="mean"):
     """KL(N(mu, exp(log_var)) || N(0, 1)) = 1/2 sum (mu^2 + sigma^2 - log sigma^2 - 1),
     summed over the latent ``axis``; one value per sample."""
     mu, lv = _f(mu), _f(log_var)
-    per = 0.5 * np.sum(mu * mu + np.exp(lv) - lv - 1.0, axis=axis)
-    return _reduce(per, reduction)
+    return _reduce(0.5 * np.sum(mu * mu + np.exp(lv) - lv - 1.0, axis=axis), reduction)
 
 
 def vae_loss(recon, x, mu, log_var, *, beta=1.0, reconstruction="bce", reduction="mean"):
@@ -361,6 +407,39 @@ def _cos(x1, x2, eps=1e-8):
     return np.sum(x1 * x2, axis=-1) / (n1 * n2)
 
 
+def pairwise_distance(x, y, p=2.0, eps=0.0):
+    """torch's pairwise_distance ||x - y + eps||_p along the last axis."""
+    v = np.abs(_f(x) - _f(y) + eps)
+    if math.isinf(p):
+        return np.max(v, axis=-1)
+    return np.sum(v ** p, axis=-1) ** (1.0 / p)
+
+
+def distance_matrix(e, p=2.0, squared=False):
+    """[N, N] p-norm distances between the rows of ``e`` (squared if asked)."""
+    e = _f(e)
+    n = e.shape[0]
+    d = np.zeros((n, n))
+    for i in range(n):
+        for j in range(n):
+            if i != j:
+                d[i, j] = pairwise_distance(e[i], e[j], p)
+    return d * d if squared else d
+
+
+def _batches(reduction, one, *arrays):
+    """Apply ``one(*batch_arrays) -> (values, count)`` to every [N, ...] batch
+    of the leading axes; "mean" divides the sum by the total count (1 if 0)."""
+    lead = arrays[0].shape[:-2]
+    vals, count = [], 0
+    for idx in np.ndindex(lead):
+        v, c = one(*(a[idx] for a in arrays))
+        vals.append(v)
+        count += c
+    vals = np.stack(vals).reshape(lead + vals[0].shape)
+    return _masked_mean(vals, max(count, 1), reduction)
+
+
 def contrastive(x1, x2, similar, *, margin=1.0, reduction="mean"):
     """similar * d^2 / 2 + (1 - similar) * max(0, margin - d)^2 / 2, d = ||x1 - x2||."""
     d = np.sqrt(np.sum((_f(x1) - _f(x2)) ** 2, axis=-1))
@@ -368,70 +447,61 @@ def contrastive(x1, x2, similar, *, margin=1.0, reduction="mean"):
     return _reduce(s * 0.5 * d * d + (1.0 - s) * 0.5 * np.maximum(0.0, margin - d) ** 2, reduction)
 
 
-def _pdist(x, y, p, eps):
-    """torch's pairwise_distance: ||x - y + eps||_p."""
-    v = np.abs(_f(x) - _f(y) + eps)
-    if p == math.inf:
-        return np.max(v, axis=-1)
-    return np.sum(v ** p, axis=-1) ** (1.0 / p)
-
-
 def triplet(anchor, positive, negative, *, margin=1.0, p=2.0, eps=1e-6, swap=False, squared=False,
             reduction="mean"):
-    d_ap = _pdist(anchor, positive, p, eps)
-    d_an = _pdist(anchor, negative, p, eps)
+    d_ap = pairwise_distance(anchor, positive, p, eps)
+    d_an = pairwise_distance(anchor, negative, p, eps)
     if swap:
-        d_an = np.minimum(d_an, _pdist(positive, negative, p, eps))
+        d_an = np.minimum(d_an, pairwise_distance(positive, negative, p, eps))
     if squared:
         d_ap, d_an = d_ap ** 2, d_an ** 2
     return _reduce(np.maximum(0.0, d_ap - d_an + margin), reduction)
 
 
-def _dist_matrix(e, p=2.0, squared=False):
-    e = _f(e)
+def _batch_triplet_one(e, lab, margin, mining, p, squared):
+    """One [N, D] batch: (values, number of valid entries). Values: all ->
+    [N, N, N] over (a, p, n); batch_hard -> [N] per anchor; semi_hard -> [N, N]
+    over (a, p); invalid entries are 0."""
     n = e.shape[0]
-    d = np.zeros((n, n))
-    for i in range(n):
-        for j in range(n):
-            if i != j:
-                d[i, j] = _pdist(e[i], e[j], p, 0.0)
-    return d * d if squared else d
+    d = distance_matrix(e, p, squared)
+    pos = [[j for j in range(n) if j != a and lab[j] == lab[a]] for a in range(n)]
+    neg = [[k for k in range(n) if lab[k] != lab[a]] for a in range(n)]
+    out = np.zeros({"all": (n, n, n), "batch_hard": (n,), "semi_hard": (n, n)}[mining])
+    count = 0
+    for a in range(n):
+        if not pos[a] or not neg[a]:
+            continue
+        if mining == "batch_hard":
+            out[a] = max(0.0, max(d[a, j] for j in pos[a]) - min(d[a, k] for k in neg[a]) + margin)
+            count += 1
+            continue
+        for j in pos[a]:
+            if mining == "all":
+                for k in neg[a]:
+                    out[a, j, k] = max(0.0, d[a, j] - d[a, k] + margin)
+                    count += 1
+            else:  # semi_hard: the nearest negative farther than the positive, else the farthest negative
+                farther = [d[a, k] for k in neg[a] if d[a, k] > d[a, j]]
+                d_neg = min(farther) if farther else max(d[a, k] for k in neg[a])
+                out[a, j] = max(0.0, d[a, j] - d_neg + margin)
+                count += 1
+    return out, count
 
 
 def batch_triplet(embeddings, labels, *, margin=1.0, mining="batch_hard", p=2.0, squared=False, reduction="mean"):
-    """Online triplet mining over one batch ``[N, D]`` (loops, lossapi's documented semantics):
+    """Online triplet mining over each batch ``[..., N, D]`` (lossapi's documented semantics):
 
-    all: mean over every (a, p, n) with label(p) = label(a), p != a, label(n) != label(a).
-    batch_hard: per anchor, farthest positive and nearest negative; mean over anchors with both.
+    all: every (a, p, n) with label(p) = label(a), p != a, label(n) != label(a).
+    batch_hard: per anchor, farthest positive and nearest negative (anchors with both).
     semi_hard (FaceNet / TF): per (a, p), the nearest negative with d_an > d_ap,
-    else the farthest negative; mean over (a, p) pairs whose anchor has a negative.
+    else the farthest negative (pairs whose anchor has a negative).
+    "mean" divides by the number of valid entries (1 if none); "none" gives the
+    [..., N, N, N] / [..., N] / [..., N, N] values, 0 where invalid.
     """
-    d = _dist_matrix(embeddings, p, squared)
-    lab = np.asarray(labels)
-    n = d.shape[0]
-    vals = []
-    for a in range(n):
-        pos = [j for j in range(n) if j != a and lab[j] == lab[a]]
-        neg = [k for k in range(n) if lab[k] != lab[a]]
-        if not pos or not neg:
-            continue
-        if mining == "batch_hard":
-            vals.append(max(0.0, max(d[a, j] for j in pos) - min(d[a, k] for k in neg) + margin))
-            continue
-        for j in pos:
-            if mining == "all":
-                vals.extend(max(0.0, d[a, j] - d[a, k] + margin) for k in neg)
-            elif mining == "semi_hard":
-                farther = [d[a, k] for k in neg if d[a, k] > d[a, j]]
-                d_neg = min(farther) if farther else max(d[a, k] for k in neg)
-                vals.append(max(0.0, d[a, j] - d_neg + margin))
-            else:
-                raise ValueError(mining)
-    if reduction == "mean":
-        return np.asarray(np.mean(vals) if vals else 0.0)
-    if reduction == "sum":
-        return np.asarray(np.sum(vals))
-    raise NotImplementedError("reference batch_triplet: reduction='none' is not modelled")
+    if mining not in ("all", "batch_hard", "semi_hard"):
+        raise ValueError(mining)
+    return _batches(reduction, lambda e, lab: _batch_triplet_one(e, lab, margin, mining, p, squared),
+                    _f(embeddings), np.asarray(labels))
 
 
 def cosine_embedding(x1, x2, target, *, margin=0.0, reduction="mean"):
@@ -449,19 +519,48 @@ def cosine_proximity(x1, x2, *, axis=-1, reduction="mean"):
     return _reduce(-_cos(x1, x2), reduction)
 
 
-def nt_xent(z1, z2, *, temperature=0.5, reduction="mean"):
-    """SimCLR NT-Xent over the 2N views: for anchor i with positive j,
-    -log(exp(s_ij / T) / sum_{k != i} exp(s_ik / T)), s = cosine similarity."""
-    z = np.concatenate([_f(z1), _f(z2)], axis=0)
+def _nt_xent_one(z1, z2, temperature):
+    z = np.concatenate([z1, z2], axis=0)
     n2 = z.shape[0]
-    n = n2 // 2
     s = np.array([[_cos(z[i], z[k]) for k in range(n2)] for i in range(n2)]) / temperature
     per = np.zeros(n2)
     for i in range(n2):
-        j = (i + n) % n2
+        j = (i + n2 // 2) % n2
         others = [s[i, k] for k in range(n2) if k != i]
         per[i] = -(s[i, j] - np.logaddexp.reduce(others))
-    return _reduce(per, reduction)
+    return per, n2
+
+
+def nt_xent(z1, z2, *, temperature=0.5, reduction="mean"):
+    """SimCLR NT-Xent over the 2N views of each batch ``[..., N, D]``: for anchor i
+    with positive j, -log(exp(s_ij / T) / sum_{k != i} exp(s_ik / T)), s = cosine
+    similarity; one value per view."""
+    return _batches(reduction, lambda a, b: _nt_xent_one(a, b, temperature), _f(z1), _f(z2))
+
+
+def _circle_one(e, lab, m, gamma):
+    u = e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-8)
+    s = u @ u.T
+    n = e.shape[0]
+    out = np.zeros(n)
+    count = 0
+    for i in range(n):
+        lp = [-gamma * max(0.0, 1 + m - s[i, j]) * (s[i, j] - (1 - m)) for j in range(n) if j != i and lab[j] == lab[i]]
+        ln = [gamma * max(0.0, s[i, k] + m) * (s[i, k] - m) for k in range(n) if lab[k] != lab[i]]
+        if not lp or not ln:
+            continue
+        out[i] = np.logaddexp(0.0, np.logaddexp.reduce(lp) + np.logaddexp.reduce(ln))  # log(1 + e^x)
+        count += 1
+    return out, count
+
+
+def circle(embeddings, labels, *, margin=0.25, gamma=256.0, detach_weights=True, reduction="mean"):
+    """Circle loss (Sun et al. 2020) per anchor of each batch ``[..., N, D]``:
+    log(1 + sum_p exp(-gamma a_p (s_p - (1 - m))) * sum_n exp(gamma a_n (s_n - m))),
+    a_p = relu(1 + m - s_p), a_n = relu(s_n + m), s = cosine similarity; anchors
+    without a positive or a negative give 0 and are not counted in "mean".
+    ``detach_weights`` changes only the gradient, never the value."""
+    return _batches(reduction, lambda e, lab: _circle_one(e, lab, margin, gamma), _f(embeddings), np.asarray(labels))
 
 
 # =============================================================================
@@ -487,14 +586,15 @@ def jaccard(probs, target, *, smooth=1e-6, axis=None, reduction="mean"):
 
 
 def tversky(probs, target, *, alpha=0.5, beta=0.5, gamma=1.0, smooth=1e-6, axis=None, reduction="mean"):
-    """(1 - (TP + s) / (TP + alpha FP + beta FN + s))^gamma."""
+    """(1 - (TP + s) / (TP + alpha FP + beta FN + s))^gamma (Salehi et al. 2017;
+    focal Tversky for gamma != 1)."""
     tp, sp, sg = _sums(probs, target, axis)
     ti = (tp + smooth) / (tp + alpha * (sp - tp) + beta * (sg - tp) + smooth)
     return _reduce((1.0 - ti) ** gamma, reduction)
 
 
 # =============================================================================
-# Ranking
+# Ranking: negative relevance marks padding, dropped before computing a list
 # =============================================================================
 
 def margin_ranking(s1, s2, target, *, margin=0.0, reduction="mean"):
@@ -502,32 +602,72 @@ def margin_ranking(s1, s2, target, *, margin=0.0, reduction="mean"):
     return _reduce(np.maximum(0.0, -_f(target) * (_f(s1) - _f(s2)) + margin), reduction)
 
 
-def listnet(scores, relevance, *, axis=-1, reduction="mean"):
-    """Top-one ListNet: cross-entropy between softmax(relevance) and softmax(scores)."""
+def _per_list(one, scores, relevance, axis, reduction):
+    """``one(scores, relevance)`` of each list's real items (relevance >= 0);
+    a list of padding only gives 0."""
     s, r = np.moveaxis(_f(scores), axis, -1), np.moveaxis(_f(relevance), axis, -1)
-    return _reduce(-np.sum(np.exp(_log_softmax(r)) * _log_softmax(s), axis=-1), reduction)
+    out = np.zeros(s.shape[:-1])
+    for idx in np.ndindex(out.shape):
+        keep = r[idx] >= 0
+        out[idx] = one(s[idx][keep], r[idx][keep]) if keep.any() else 0.0
+    return _reduce(out, reduction)
 
 
-def listmle(scores, relevance, *, axis=-1, reduction="mean"):
-    """Plackett-Luce NLL of the permutation sorting relevance descending (stable)."""
-    s, r = np.moveaxis(_f(scores), axis, -1), np.moveaxis(_f(relevance), axis, -1)
-    per = np.zeros(s.shape[:-1])
-    for idx in np.ndindex(per.shape):
-        order = sorted(range(s.shape[-1]), key=lambda k: -r[idx][k])
-        ss = s[idx][order]
-        per[idx] = sum(np.logaddexp.reduce(ss[i:]) - ss[i] for i in range(len(ss)))
-    return _reduce(per, reduction)
+def _ranknet_one(s, r):
+    terms = [math.log1p(math.exp(-(s[i] - s[j]))) for i in range(len(r)) for j in range(len(r)) if r[i] > r[j]]
+    return sum(terms) / len(terms) if terms else 0.0
 
 
 def ranknet(scores, relevance, *, axis=-1, reduction="mean"):
-    """Mean over pairs with rel_i > rel_j of log(1 + exp(-(s_i - s_j)))."""
-    s, r = np.moveaxis(_f(scores), axis, -1), np.moveaxis(_f(relevance), axis, -1)
-    per = np.zeros(s.shape[:-1])
-    for idx in np.ndindex(per.shape):
-        terms = [np.logaddexp(0.0, -(s[idx][i] - s[idx][j]))
-                 for i in range(s.shape[-1]) for j in range(s.shape[-1]) if r[idx][i] > r[idx][j]]
-        per[idx] = np.mean(terms) if terms else 0.0
-    return _reduce(per, reduction)
+    """RankNet (Burges et al. 2005): mean over the pairs with rel_i > rel_j of
+    log(1 + exp(-(s_i - s_j)))."""
+    return _per_list(_ranknet_one, scores, relevance, axis, reduction)
+
+
+def _listnet_one(s, r):
+    p = np.exp(r) / np.sum(np.exp(r))
+    q = np.exp(s) / np.sum(np.exp(s))
+    return -float(np.sum(p * np.log(q)))
+
+
+def listnet(scores, relevance, *, axis=-1, reduction="mean"):
+    """Top-one ListNet (Cao et al. 2007): cross-entropy between softmax(relevance)
+    and softmax(scores)."""
+    return _per_list(_listnet_one, scores, relevance, axis, reduction)
+
+
+def _listmle_one(s, r):
+    # Order: relevance descending, ties by position (earlier first).
+    order = sorted(range(len(r)), key=lambda i: (-r[i], i))
+    prob = 1.0
+    remaining = list(order)
+    for i in order:
+        prob *= math.exp(s[i]) / sum(math.exp(s[j]) for j in remaining)
+        remaining.remove(i)
+    return -math.log(prob)
+
+
+def listmle(scores, relevance, *, axis=-1, reduction="mean"):
+    """ListMLE (Xia et al. 2008): -log of the Plackett-Luce probability of the
+    permutation sorting relevance descending (stable), written as the product."""
+    return _per_list(_listmle_one, scores, relevance, axis, reduction)
+
+
+def _approx_ndcg_one(s, r, temperature):
+    n = len(r)
+    gains = 2.0 ** r - 1.0
+    dcg = 0.0
+    for i in range(n):
+        rank = 1.0 + sum(1.0 / (1.0 + math.exp(-(s[j] - s[i]) / temperature)) for j in range(n) if j != i)
+        dcg += gains[i] / math.log2(1.0 + rank)
+    idcg = sum(g / math.log2(k + 2.0) for k, g in enumerate(sorted(gains, reverse=True)))
+    return 0.0 if idcg == 0 else 1.0 - dcg / idcg
+
+
+def approx_ndcg(scores, relevance, *, temperature=1.0, axis=-1, reduction="mean"):
+    """ApproxNDCG (Qin et al. 2010): 1 - DCG / IDCG with each item's rank
+    replaced by 1 + sum_{j != i} sigmoid((s_j - s_i) / temperature); gains 2^r - 1."""
+    return _per_list(lambda a, b: _approx_ndcg_one(a, b, temperature), scores, relevance, axis, reduction)
 
 
 # =============================================================================
@@ -610,7 +750,7 @@ def snippet_notes_vae(recon, x, mu, log_var, beta=1.0):
 def snippet_notes_contrastive(embed1, embed2, labels, margin=1.0):
     """loss-functions-notes ContrastiveLoss: labels 0 = similar, 1 = dissimilar;
     F.pairwise_distance adds eps=1e-6 to the difference."""
-    d = _pdist(embed1, embed2, 2.0, 1e-6)
+    d = pairwise_distance(embed1, embed2, 2.0, 1e-6)
     y = _f(labels)
     return np.mean((1 - y) * 0.5 * d ** 2 + y * 0.5 * np.maximum(0.0, margin - d) ** 2)
 
@@ -618,7 +758,7 @@ def snippet_notes_contrastive(embed1, embed2, labels, margin=1.0):
 def snippet_notes_online_triplet(embeddings, labels, margin=1.0):
     """loss-functions-notes TripletLoss._online_triplet_loss: mean over every
     (a, p, n) with d_ap < d_an < d_ap + margin of (d_ap - d_an + margin); 0 if none."""
-    d = _dist_matrix(embeddings)
+    d = distance_matrix(embeddings)
     lab = np.asarray(labels)
     n = len(lab)
     losses = []

@@ -14,6 +14,7 @@ import numpy as np
 
 from . import backends as B
 from . import data, peers
+from .gradcheck import check_grad, close, fd_gradient
 
 PASS, FAIL, SKIP = "pass", "fail", "skip"
 
@@ -28,62 +29,6 @@ PTOL = {"float64": {"rtol": 1e-10, "atol": 1e-12}, "float32": {"rtol": 2e-5, "at
 PGTOL = {"float64": {"rtol": 1e-8, "atol": 1e-11}, "float32": {"rtol": 2e-4, "atol": 2e-6}}
 FD_FULL_MAX = 64  # inputs up to this size get a per-element central difference; larger ones 3 directions
 
-
-# =============================================================================
-# Numerics helpers
-# =============================================================================
-
-def _close(got: np.ndarray, want: np.ndarray, rtol: float, atol: float) -> tuple[bool, str]:
-    got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
-    if got.shape != want.shape:
-        return False, f"shape {got.shape} != expected {want.shape}"
-    if not np.all(np.isfinite(got)):
-        return False, f"non-finite values {got.ravel()[:4]}"
-    scale = max(1.0, float(np.max(np.abs(want)))) if want.size else 1.0
-    err = np.abs(got - want)
-    bad = err > atol * scale + rtol * np.abs(want)
-    if np.any(bad):
-        i = int(np.argmax(err - rtol * np.abs(want)))
-        return False, (f"got {got.ravel()[i]:.12g}, expected {want.ravel()[i]:.12g} "
-                       f"(|diff| {err.ravel()[i]:.3g}, element {i} of {want.size})")
-    return True, ""
-
-
-def _fd_step(x: float) -> float:
-    return 1e-6 * max(1.0, abs(x))
-
-
-def fd_gradient(f, x: np.ndarray, rng: np.random.Generator):
-    """Central differences of scalar ``f`` at ``x``: the full gradient for
-    small inputs, else 3 directional derivatives. Returns (kind, data)."""
-    x = np.asarray(x, dtype=np.float64)
-    if x.size <= FD_FULL_MAX:
-        g = np.zeros_like(x)
-        for i in range(x.size):
-            h = _fd_step(x.flat[i])
-            xp_, xm = x.copy(), x.copy()
-            xp_.flat[i] += h
-            xm.flat[i] -= h
-            g.flat[i] = (f(xp_) - f(xm)) / (2 * h)
-        return "full", g
-    dirs = [rng.normal(size=x.shape) for _ in range(3)]
-    dirs = [d / np.linalg.norm(d) for d in dirs]
-    h = 1e-6 * max(1.0, float(np.max(np.abs(x))))
-    return "dirs", [(d, (f(x + h * d) - f(x - h * d)) / (2 * h)) for d in dirs]
-
-
-def _compare_grad(auto: np.ndarray, fd, tol) -> tuple[bool, str]:
-    kind, ref = fd
-    if not np.all(np.isfinite(auto)):
-        return False, "non-finite gradient"
-    if kind == "full":
-        return _close(auto, ref, tol["rtol"], tol["atol"])
-    scale = max(1.0, float(np.linalg.norm(auto)))
-    for d, want in ref:
-        got = float(np.sum(auto * d))
-        if abs(got - want) > tol["atol"] * scale + tol["rtol"] * abs(want):
-            return False, f"directional derivative {got:.10g} vs finite difference {want:.10g}"
-    return True, ""
 
 
 # =============================================================================
@@ -140,14 +85,14 @@ def run_case(case: dict, be: B.Backend, dtype: str, arrays64: dict[str, np.ndarr
                 outs = be.run(outputs, [native[k] for k in keys])
         else:
             outs = be.run(outputs, [native[k] for k in keys])
-        got = data.flat(data.combine(case, [be.to_numpy(o) for o in outs]))
+        got = data.flat(data.combine(case, [np.asarray(be.to_numpy(o), dtype=np.float64) for o in outs]))
     except Exception as e:  # a missing loss, a wrong signature, a backend error
         return FAIL, msgs + [f"value: {type(e).__name__}: {_short(e)}"]
     tol = dict(TOL[dtype])
     for k in ("rtol", "atol"):
         tol[k] = case.get("tol", {}).get(f"{k}{dtype[-2:]}", case.get("tol", {}).get(k, tol[k]))
     want = data.expected_vector(case) if dtype == "float64" else data.reference_value(case, arrays)
-    ok, why = _close(got, want, tol["rtol"], tol["atol"])
+    ok, why = close(got, want, tol["rtol"], tol["atol"])
     if not ok:
         msgs.append(f"value: {why}")
     if grads is not None:
@@ -158,7 +103,8 @@ def run_case(case: dict, be: B.Backend, dtype: str, arrays64: dict[str, np.ndarr
                 arrs[name] = x
                 return float(np.sum(data.reference_value(case, arrs)))
 
-            ok, why = _compare_grad(auto, fd_gradient(f_ref, arrays[name], rng), GTOL[dtype])
+            fd = fd_gradient(f_ref, arrays[name], full_max=FD_FULL_MAX, rng=rng)
+            ok, why = check_grad(auto, fd, GTOL[dtype]["rtol"], GTOL[dtype]["atol"])
             if not ok:
                 msgs.append(f"gradient d/d{name}: {why}")
     return (FAIL if msgs else PASS), msgs
@@ -214,7 +160,6 @@ def run_peer_check(check: peers.PeerCheck, lib: str, be: B.Backend, dtype: str, 
     peer runs on the same arrays (values and gradients); otherwise (numpy)
     the peer's values on its own CPU arrays of the same dtype are used."""
     args, opts = _peer_inputs(check, dtype)
-    adapter = peers.ADAPTERS[lib][check.loss]
     try:
         fn = _get_lossapi(check.loss)
     except LookupError as e:
@@ -227,6 +172,9 @@ def run_peer_check(check: peers.PeerCheck, lib: str, be: B.Backend, dtype: str, 
     def bind(f):
         return lambda *a, reduction, **o: f(*a, **o, **static, reduction=reduction)
 
+    def adapter(*a, reduction, **o):
+        return peers.bind(lib, check.loss, **o, **static, reduction=reduction)(*a)
+
     gidx = tuple(i for i in check.grad if args[i].dtype.kind == "f") if native_lib and be.has_grad else ()
     try:
         got, g_got = _all_reductions(be, bind(fn), check, conv, arr_opts, gidx)
@@ -234,7 +182,7 @@ def run_peer_check(check: peers.PeerCheck, lib: str, be: B.Backend, dtype: str, 
         return FAIL, [f"lossapi {type(e).__name__}: {_short(e)}"]
     try:
         if native_lib:
-            want, g_want = _all_reductions(be, bind(adapter), check, conv, arr_opts, gidx)
+            want, g_want = _all_reductions(be, adapter, check, conv, arr_opts, gidx)
             if be.name == peers.NATIVE[lib][0]:  # the CPU peer values serve the numpy comparison
                 cache[(check.id, lib, dtype)] = want
         else:
@@ -243,7 +191,7 @@ def run_peer_check(check: peers.PeerCheck, lib: str, be: B.Backend, dtype: str, 
             if want is None:
                 pconv = [lib_backend.asarray(a, dtype) for a in args]
                 popts = {k: lib_backend.asarray(opts[k], dtype) for k in arr_opts}
-                want, _ = _all_reductions(lib_backend, bind(adapter), check, pconv, popts, ())
+                want, _ = _all_reductions(lib_backend, adapter, check, pconv, popts, ())
     except peers.Unsupported as e:
         return FAIL, [f"adapter cannot map the options ({e})"]
     msgs = []
@@ -251,12 +199,12 @@ def run_peer_check(check: peers.PeerCheck, lib: str, be: B.Backend, dtype: str, 
     if dtype == "float64":
         tol["rtol"] = check.rtol64
     for red in check.reductions:
-        ok, why = _close(got[red], want[red], tol["rtol"], tol["atol"])
+        ok, why = close(got[red], want[red], tol["rtol"], tol["atol"])
         if not ok:
             msgs.append(f"{red} value: {why}")
     if g_got is not None and g_want is not None:
         for i in g_got:
-            ok, why = _close(g_got[i], g_want[i], PGTOL[dtype]["rtol"], PGTOL[dtype]["atol"])
+            ok, why = close(g_got[i], g_want[i], PGTOL[dtype]["rtol"], PGTOL[dtype]["atol"])
             if not ok:
                 msgs.append(f"{check.reductions[0]} d/d{check.inputs[i][0]}: {why}")
     return (FAIL if msgs else PASS), msgs

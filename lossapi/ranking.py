@@ -143,8 +143,8 @@ def margin_ranking(s1: Array, s2: Array, target: Array, /, *, margin: float = 0.
 
 
 def _margin_ranking(a: Prepared, s1: Array, s2: Array, y: Array, *, margin: float) -> Array:
-    # The linear piece's gradient at the kink and NaN kept: torch's
-    # clamp_min(margin - y * (s1 - s2), 0).
+    # max(0, v) with the linear piece's gradient at the kink (the "slope"
+    # rule, torch's clamp_min up to 2.13), 0 at v == -inf, NaN kept.
     return numerics.hinge(a.ops, margin - y * (s1 - s2), at_kink="slope")
 
 

@@ -1,8 +1,9 @@
 """The one checklist every loss runs through is driven by these records.
 
 A family adds its losses in ``cases_<family>.py`` as ``CASES = [LossCase(...)]``.
-``reference`` is an independent float64 NumPy computation written from the
-formula (never by calling lossapi); it returns the reduced value for a given
+``reference`` is the loss's float64 reference in ``conformance/reference.py``
+(written from the formula, never by calling lossapi; a ``functools.partial``
+where the case fixes options); it returns the reduced value for a given
 reduction. ``make_inputs`` returns NumPy arrays: floating ones are cast to the
 dtype under test, integer/bool ones are passed as they are.
 """
@@ -36,12 +37,23 @@ class LossCase:
     bad_options: list = dataclasses.field(default_factory=list)
 
 
-def reduce_np(values: np.ndarray, reduction: str) -> np.ndarray:
-    if reduction == "none":
-        return values
-    if reduction == "sum":
-        return np.sum(values)
-    return np.mean(values)
+def keyword_arrays(fn: Callable[..., Any], *names: str) -> Callable[..., Any]:
+    """``fn`` (a loss or its reference) taking its trailing keyword arrays
+    (class weights...) positionally, so the checklist converts them to the
+    backend like the other inputs."""
+    def call(pred, target, *arrays, **kwargs):
+        return fn(pred, target, **dict(zip(names, arrays)), **kwargs)
+    call.__name__ = fn.__name__
+    return call
+
+
+def positional(ref: Callable[..., Any], n_arrays: int, *options: str) -> Callable[..., Any]:
+    """A reference called as ``ref(*arrays, reduction, *options)``: the order
+    the family tests use (test_embedding.py, test_ranking.py)."""
+    def call(*args, **kwargs):
+        arrays, (reduction, *rest) = args[:n_arrays], args[n_arrays:]
+        return ref(*arrays, reduction=reduction, **dict(zip(options, rest)), **kwargs)
+    return call
 
 
 def all_cases() -> list[LossCase]:

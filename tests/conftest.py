@@ -1,8 +1,17 @@
 from __future__ import annotations
 
-import pytest
+import pathlib
+import sys
 
-from harness import Backend, Harness, selected_backends
+# The verification layer (conformance/: references, backends, gradcheck) lives
+# at the repository root, next to tests/; it is not part of the wheel.
+_ROOT = str(pathlib.Path(__file__).resolve().parents[1])
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+
+import pytest  # noqa: E402
+
+from harness import Backend, Harness, selected_backends  # noqa: E402
 
 
 def _params():
@@ -11,7 +20,7 @@ def _params():
 
 
 @pytest.fixture(params=_params(), scope="session")
-def xp(request) -> Harness:
-    """A backend harness; skips a library that is absent unless
+def xp(request):
+    """A backend (conformance.backends); skips a library that is absent unless
     LOSSAPI_BACKENDS names it."""
     return Harness(request.param)

@@ -6,16 +6,9 @@ benchmarks themselves run with ``python -m benchmarks``.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
-if importlib.util.find_spec("benchmarks") is None:  # the repository root holds the benchmarks package
-    sys.path.append(str(Path(__file__).resolve().parents[1]))
-
-pairs = pytest.importorskip("benchmarks.pairs")
+pairs = pytest.importorskip("benchmarks.pairs")  # the repository root is on sys.path (conftest.py)
 pytest.importorskip("numpy")
 
 NEEDS = {"torch": ("torch",), "optax": ("jax", "optax"), "sklearn": ("sklearn",)}

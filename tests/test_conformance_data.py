@@ -19,12 +19,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from conformance import backends as B
+from conformance import data, peers, reference, runner
 
-from conformance import backends as B  # noqa: E402
-from conformance import data, peers, reference, runner  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 CASES = data.load_cases()
 SETS = data.load_input_sets()

@@ -315,11 +315,7 @@ def test_no_valid_triplet_is_zero_with_zero_gradient(xp, labels, loss):
 
 # --- zero vectors and duplicates: finite values and gradients --------------------
 
-def _finite_grads(xp, fn, arrays, argnums):
-    grads = xp.grad(fn, [xp.asarray(a) for a in arrays], argnums)
-    for i, g in zip(argnums, grads):
-        assert np.all(np.isfinite(g)), f"non-finite gradient for input {i}: {g}"
-    return grads
+from conformance.gradcheck import finite_grads as _finite_grads  # noqa: E402
 
 
 @pytest.mark.parametrize("p,squared", [(2.0, False), (2.0, True), (1.0, False), (3.0, False), (0.5, False)])

@@ -21,6 +21,7 @@ with the reason, so a new kernel row cannot skip this file.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 import inspect
 from collections.abc import Callable
@@ -257,13 +258,13 @@ def _cos_embedding(x1, x2, target, margin):
     return build
 
 
-def _margin_ranking(s1, s2, t, margin):
+def _margin_ranking(s1, s2, t, margin, grad_args=(0, 1, 2)):
     # -t * (s1 - s2) + margin == 0 exactly for some pairs; t == 0 pairs too.
     def build():
         a, b, y = f(s1), f(s2), f(t)
         v = margin - y * (a - b)
         assert np.count_nonzero(v == 0) >= 2 and np.any(v > 0) and np.any(v < 0)
-        return Inputs((a, b, y), {"margin": margin}, grad_args=(0, 1, 2))
+        return Inputs((a, b, y), {"margin": margin}, grad_args=grad_args)
     return build
 
 
@@ -346,6 +347,9 @@ KINKS: dict[str, dict[str, Callable[[], Inputs]]] = {
                                         [1.0, 1.0, -1.0, 0.0, -1.0, 1.0, 1.0], 0.5),
         "hinge-corner-margin0": _margin_ranking([1.0, 2.0, -1.0, 0.5, 3.0], [1.0, 2.0, 1.0, 0.5, 1.0],
                                                 [1.0, -1.0, 1.0, 1.0, 1.0], 0.0),
+        # v == -inf (value 0, as clamp_min), v == +inf, beside the corner
+        "infinite-gap": _margin_ranking([np.inf, -np.inf, 2.0, 1.0, -np.inf], [0.0, 0.0, 1.5, 1.5, 0.0],
+                                        [1.0, 1.0, 1.0, -1.0, -1.0], 0.5, grad_args=(0, 1)),
     },
     "triplet": {
         # rows: a corner (5 - 10 + 5), a corner at a zero distance (a == p), inside
@@ -368,9 +372,10 @@ def _as(xp, value, dtype):
     return xp.asarray(value, dtype) if isinstance(value, np.ndarray) else value
 
 
-def _compare(xp, ops, monkeypatch, fn, args, kwargs, reductions, grad_args, what):
+def _compare(xp, ops, monkeypatch, count, fn, args, kwargs, reductions, grad_args, what):
     """Kernel path (called twice: the second call may replay a call plan)
-    against the generic path, values then gradients."""
+    against the generic path, values then gradients. ``count`` counts the
+    kernel's calls: none may come from the generic path (a stale call plan)."""
     for dtype in ("float64", "float32"):
         arrays = [xp.asarray(a, dtype) for a in args]
         kw = {k: _as(xp, v, dtype) for k, v in kwargs.items()}
@@ -380,7 +385,9 @@ def _compare(xp, ops, monkeypatch, fn, args, kwargs, reductions, grad_args, what
                 kernel = [xp.to_numpy(fn(*arrays, reduction=reduction, **kw)) for _ in range(2)]
                 with monkeypatch.context() as m:
                     m.setattr(ops, "kernels", {})
+                    n = count.n
                     generic = xp.to_numpy(fn(*arrays, reduction=reduction, **kw))
+                    assert count.n == n, f"{what}: the kernel ran with ops.kernels empty"
             for k in kernel:
                 np.testing.assert_allclose(k, generic, rtol=tol, atol=tol,
                                            err_msg=f"{what}: values, {dtype}, reduction={reduction!r}; "
@@ -390,13 +397,13 @@ def _compare(xp, ops, monkeypatch, fn, args, kwargs, reductions, grad_args, what
     arrays = [xp.asarray(a, "float64") for a in args]
     kw = {k: _as(xp, v, "float64") for k, v in kwargs.items()}
     for reduction in [r for r in ("sum", "mean") if r in reductions]:
-        def loss(*x):
-            return fn(*x, reduction=reduction, **kw)
-
+        loss = functools.partial(fn, reduction=reduction, **kw)
         kernel = xp.grad(loss, arrays, grad_args)
         with monkeypatch.context() as m:
             m.setattr(ops, "kernels", {})
+            n = count.n
             generic = xp.grad(loss, arrays, grad_args)
+            assert count.n == n, f"{what}: the kernel ran with ops.kernels empty"
         for i, x, y in zip(grad_args, kernel, generic):
             np.testing.assert_allclose(x, y, rtol=1e-12, atol=1e-12,
                                        err_msg=f"{what}: gradient of argument {i}, reduction={reduction!r}; "
@@ -456,12 +463,12 @@ def test_kernel_equals_generic(xp, name, kind, monkeypatch):
         assert cases, f"no checklist case (cases*.py) for {name}"
         for i, case in enumerate(cases):
             inputs = case.make_inputs(np.random.default_rng(7))
-            _compare(xp, ops, monkeypatch, case.fn, inputs, case.kwargs, case.reductions, case.grad_args,
+            _compare(xp, ops, monkeypatch, count, case.fn, inputs, case.kwargs, case.reductions, case.grad_args,
                      f"{name}, checklist case {i} with {case.kwargs}")
         assert count.n > 0, f"the {xp.name} kernel for {name} ran on none of its checklist cases"
         return
     inp = KINKS[name][kind]()
-    _compare(xp, ops, monkeypatch, getattr(lossapi, name), inp.args, inp.kwargs, inp.reductions, inp.grad_args,
+    _compare(xp, ops, monkeypatch, count, getattr(lossapi, name), inp.args, inp.kwargs, inp.reductions, inp.grad_args,
              f"{name} {kind}")
     assert count.n > 0, f"the {xp.name} kernel for {name} did not run on the {kind!r} inputs (its `when`?)"
 
@@ -502,5 +509,5 @@ def test_kernel_options_are_loss_options(xp, name, monkeypatch):
         assert names == {"reduction", *row.options}
         dummies = [object()] * n
         inspect.signature(row.fn).bind(*dummies, reduction="mean", **{o: object() for o in row.options})
-    for n, names in runs:
+    for _, names in runs:
         assert set(row.options) <= names, f"{name}: Prepared.run got {sorted(names)}, the row names {row.options}"

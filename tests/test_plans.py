@@ -1,16 +1,19 @@
-"""Call plans: a loss called again with the same signature skips its Python
-checks and runs the backend kernel directly (lossapi._common.planned). These
-tests call each loss repeatedly with one signature and check every call
+"""Call plans (lossapi._core.loss): a loss called again with the same
+signature skips its Python checks and runs the backend kernel directly.
+These tests call each loss repeatedly with one signature and check every call
 against a float64 NumPy reference written here, and that errors, option
-changes and switched-off fast paths still take the full path."""
+changes, value checks and switched-off kernels still take the full path."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import pytest
 
 import lossapi
-from lossapi import _common
+from lossapi._core import loss as core
+from lossapi.backends import Kernel, resolve
 
 
 def _np(xp, x):
@@ -76,6 +79,8 @@ def test_bad_labels_after_good_ones_take_the_full_path(xp):
     good, bad = np.array([0, 3, 1]), np.array([0, 4, 1])
     for _ in range(3):
         np.testing.assert_allclose(_np(xp, lossapi.cross_entropy(z, xp.asarray(good))), np.log(4.0), rtol=1e-12)
+    if xp.name == "torch":  # torch's kernel checks labels itself (its row says so): the call has a plan
+        assert isinstance(lossapi.cross_entropy.plans[core._signature((z, xp.asarray(good)), {})], core.Plan)
     if xp.name in ("numpy", "array_api_strict", "torch"):
         with pytest.raises(ValueError, match=r"cross_entropy: target contains class label 4, which is outside"):
             lossapi.cross_entropy(z, xp.asarray(bad))
@@ -95,36 +100,81 @@ def test_torch_bad_probabilities_after_good_ones_raise():
         lossapi.binary_cross_entropy(torch.tensor([0.5, 1.5, 0.5, 0.5], dtype=torch.float64), t)
 
 
-@pytest.mark.parametrize("backend", ["torch", "numpy"])
-def test_fast_paths_get_a_plan_and_it_stands_down_when_switched_off(backend, monkeypatch):
-    mod = pytest.importorskip(backend)
-    from lossapi.backends import resolve
+def test_an_undeclared_value_check_prevents_a_plan(monkeypatch):
+    # A kernel row that does not declare the label check (checks=frozenset())
+    # and a kernel that does not check labels itself (it clamps them, as a
+    # kernel without a range check reads some class): lossapi's check must
+    # run on every call, so the signature never gets a plan, and bad labels
+    # raise lossapi's ValueError on a repeated call with the same signature.
+    torch = pytest.importorskip("torch")
+    z = np.array([[0.0, 1.0, 2.0, 3.0], [1.0, -1.0, 0.5, 0.0], [2.0, 2.0, 0.0, -2.0]])
+    Z = torch.tensor(z)
+    ops = resolve("probe", Z)
+    row = ops.kernels["cross_entropy"]
+    assert row.checks == frozenset({"labels"})
+    calls = []
 
-    x = mod.asarray(np.array([1.0, 2.0, 4.0])) if backend == "numpy" else mod.tensor([1.0, 2.0, 4.0])
+    def unchecked(logits, target, **options):
+        calls.append(target.tolist())
+        return row.fn(logits, target.clamp(0, logits.shape[options["axis"]] - 1), **options)
+
+    monkeypatch.setitem(ops.kernels, "cross_entropy", dataclasses.replace(row, fn=unchecked, checks=frozenset()))
+    lossapi.cross_entropy.plans.clear()  # no plan from an earlier test for this signature
+    good, bad = np.array([0, 3, 1]), np.array([0, 4, 1])
+    for _ in range(3):
+        got = lossapi.cross_entropy(Z, torch.tensor(good)).item()
+        assert got == pytest.approx(_ce_ref(z, good), rel=1e-12)
+    assert calls == [good.tolist()] * 3  # the kernel ran, with the label check in Python before it
+    key = core._signature((Z, torch.tensor(good)), {})
+    assert lossapi.cross_entropy.plans[key] is False
+    for labels in (bad, np.array([-1, 0, 0])):
+        with pytest.raises(ValueError, match=r"cross_entropy: target contains class label (4|-1), which is outside"):
+            lossapi.cross_entropy(Z, torch.tensor(labels))
+    assert len(calls) == 3  # lossapi's check raised before the kernel ran
+    assert lossapi.cross_entropy.plans[key] is False
+
+
+@pytest.mark.parametrize("backend", ["torch", "numpy"])
+def test_kernels_get_a_plan_and_it_stands_down_when_switched_off(backend, monkeypatch):
+    mod = pytest.importorskip(backend)
+    xn = np.array([1.0, 2.0, 4.0])
+    x = xn.copy() if backend == "numpy" else mod.tensor(xn)
     y = x * 0.0
     ops = resolve("probe", x)
+    key = core._signature((x, y), {})
     for _ in range(2):
-        assert float(lossapi.mse(x, y)) == pytest.approx(7.0, rel=1e-6)
-    assert any(lossapi.mse.plans.values()), "the second call with one signature should have a plan"
+        assert float(lossapi.mse(x, y)) == pytest.approx(np.mean(xn * xn), rel=1e-12)
+    assert isinstance(lossapi.mse.plans[key], core.Plan), "the second call with one signature should have a plan"
     calls = []
 
     def spy(pred, target, reduction):
         calls.append(reduction)
         return ops.xp.sum(pred * pred)
 
-    monkeypatch.setattr(ops, "native_losses", {"mse": spy})
-    assert float(lossapi.mse(x, y)) == pytest.approx(21.0, rel=1e-6)  # the spy, not the planned kernel
+    # A whole new table (what tests do to switch kernels off) and a replaced
+    # row: the plan reads the live table and stands down for both, and runs
+    # again once the row is back.
+    with monkeypatch.context() as m:
+        m.setattr(ops, "kernels", {"mse": Kernel(spy)})
+        assert float(lossapi.mse(x, y)) == pytest.approx(np.sum(xn * xn), rel=1e-12)  # the spy, not the plan
     assert calls == ["mean"]
-    monkeypatch.setattr(ops, "native_losses", {})
-    assert float(lossapi.mse(x, y)) == pytest.approx(7.0, rel=1e-6)  # generic code
-    assert calls == ["mean"]
+    assert float(lossapi.mse(x, y)) == pytest.approx(np.mean(xn * xn), rel=1e-12)
+    with monkeypatch.context() as m:
+        m.setitem(ops.kernels, "mse", Kernel(spy))
+        assert float(lossapi.mse(x, y)) == pytest.approx(np.sum(xn * xn), rel=1e-12)
+    assert calls == ["mean", "mean"]
+    with monkeypatch.context() as m:
+        m.setattr(ops, "kernels", {})
+        assert float(lossapi.mse(x, y)) == pytest.approx(np.mean(xn * xn), rel=1e-12)  # generic code
+    assert calls == ["mean", "mean"]
+    assert isinstance(lossapi.mse.plans[key], core.Plan)
 
 
 def test_plans_are_bounded():
     np_ = pytest.importorskip("numpy")
-    for n in range(1, _common._MAX_PLANS + 40):
+    for n in range(1, core._MAX_PLANS + 40):
         lossapi.mae(np_.zeros(n), np_.ones(n))
-    assert 0 < len(lossapi.mae.plans) <= _common._MAX_PLANS
+    assert 0 < len(lossapi.mae.plans) <= core._MAX_PLANS
 
 
 def test_torch_transforms_and_compile_after_plans():
@@ -134,6 +184,7 @@ def test_torch_transforms_and_compile_after_plans():
     Z, Y = torch.tensor(z), torch.tensor(y)
     for _ in range(2):  # build the plan in eager mode first
         assert lossapi.cross_entropy(Z, Y).item() == pytest.approx(_ce_ref(z, y), rel=1e-12)
+    assert isinstance(lossapi.cross_entropy.plans[core._signature((Z, Y), {})], core.Plan)
     # d/dz mean CE = (softmax(z) - onehot(y)) / N
     s = np.exp(z - z.max(1, keepdims=True))
     s /= s.sum(1, keepdims=True)

@@ -32,7 +32,7 @@ from . import _generic
 
 __all__ = ["Ops", "Kernel", "resolve", "PRIMITIVES", "PLAN_TYPES"]
 
-# Array types whose calls may be planned (see ``lossapi._common.planned``),
+# Array types whose calls may be planned (see ``lossapi._core.loss``),
 # each with a predicate that says whether plans may be used now. A backend
 # module registers its type when it is first imported.
 PLAN_TYPES: dict[type, Any] = {}

@@ -238,14 +238,39 @@ def _bce_errors(e):
 
 
 # --- embedding -----------------------------------------------------------------------
-# p = 2 triplets and the cosine losses, with lossapi's (torch's) conventions:
-# clamp_min's subgradient at the hinge, min's even split at a swap tie, norm
-# gradients 0 at zero vectors.
+# p = 2 triplets and the cosine losses, with lossapi's conventions: the linear
+# piece's gradient at a hinge's kink (_hinge), min's even split at a swap tie,
+# norm gradients 0 at zero vectors.
+
+
+def _hinge(v):
+    # max(0, v) with gradient 1 at v == 0, the linear piece's (lossapi's
+    # "slope" rule, numerics.hinge): where's gradient goes to the branch it
+    # picks, on every torch version. Not clamp_min: its gradient at 0 is 1 in
+    # torch 2.13 but 0 in 2.14, so F.triplet_margin_loss,
+    # F.cosine_embedding_loss and F.margin_ranking_loss (ATen compositions
+    # ending in clamp_min) changed their gradient at the kink. v == -inf gives
+    # 0 and NaN stays NaN, as clamp_min.
+    return torch.where(v < 0, 0.0, v)
+
+
+def _grad_needed(*xs):
+    # Without a gradient to get right, the F.* composition runs in one call
+    # (the written-out form costs ~15 us more on small inputs, in Python).
+    return torch.is_grad_enabled() and any(x.requires_grad for x in xs)
 
 
 def triplet(anchor, positive, negative, reduction, margin, eps, swap):
-    return F.triplet_margin_loss(anchor, positive, negative, margin=margin, p=2.0, eps=eps, swap=swap,
-                                 reduction=reduction)
+    if not _grad_needed(anchor, positive, negative):  # values to an ulp: ATen adds margin first
+        return F.triplet_margin_loss(anchor, positive, negative, margin=margin, p=2.0, eps=eps, swap=swap,
+                                     reduction=reduction)
+    # ATen's triplet_margin_loss written out (pairwise_distance, minimum for
+    # the swap, then the hinge), with lossapi's hinge and its order of terms.
+    d_ap = F.pairwise_distance(anchor, positive, 2.0, eps)
+    d_an = F.pairwise_distance(anchor, negative, 2.0, eps)
+    if swap:
+        d_an = torch.minimum(d_an, F.pairwise_distance(positive, negative, 2.0, eps))
+    return _reduce_rows(_hinge(d_ap - d_an + margin), reduction)
 
 
 def cosine_proximity(x1, x2, reduction, axis):
@@ -255,22 +280,31 @@ def cosine_proximity(x1, x2, reduction, axis):
     return -out.sum() if reduction == "sum" else -out.mean()
 
 
+_COS_EMB_EPS = 9.999999960041972e-13  # ATen's C float 1e-12, as lossapi.embedding
+
+
 def cosine_embedding(x1, x2, target, reduction, margin):
-    if x1.ndim <= 2:
+    if x1.ndim <= 2 and not _grad_needed(x1, x2):  # the same values
         return F.cosine_embedding_loss(x1, x2, target, margin=margin, reduction=reduction)
-    # The kernel takes [N, D] with [N] targets: leading axes flattened.
-    d = x1.shape[-1]
-    out = F.cosine_embedding_loss(x1.reshape(-1, d), x2.reshape(-1, d), target.reshape(-1), margin=margin,
-                                  reduction=reduction)
-    return out.reshape(target.shape) if reduction == "none" else out
+    # ATen's cosine_embedding_loss written out (any leading axes), with
+    # lossapi's hinge.
+    dot = (x1 * x2).sum(-1)
+    s1 = (x1 * x1).sum(-1) + _COS_EMB_EPS
+    s2 = (x2 * x2).sum(-1) + _COS_EMB_EPS
+    cos = dot / torch.sqrt(s1 * s2)
+    out = torch.where(target == 1, 1.0 - cos, torch.where(target == -1, _hinge(cos - margin), 0.0))
+    return _reduce_rows(out, reduction)
 
 
 # --- ranking and divergence ------------------------------------------------------------
 
 
 def margin_ranking(s1, s2, target, reduction, margin):
-    # clamp_min's gradient at the kink is the linear piece's, lossapi's rule.
-    return F.margin_ranking_loss(s1, s2, target, margin=margin, reduction=reduction)
+    if not _grad_needed(s1, s2, target):  # the same values
+        return F.margin_ranking_loss(s1, s2, target, margin=margin, reduction=reduction)
+    # ATen's margin_ranking_loss written out, with lossapi's hinge: gradient
+    # -target for s1 at the kink on every torch version.
+    return _reduce_rows(_hinge(margin - target * (s1 - s2)), reduction)
 
 
 def _reduce_rows(rows, reduction):
