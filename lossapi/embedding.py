@@ -155,9 +155,9 @@ def triplet(anchor: Array, positive: Array, negative: Array, /, *, margin: float
     exactly). The gradient is finite when ``anchor == positive``, also with
     ``eps=0`` (a zero distance contributes gradient 0).
 
-    Subgradients follow torch: at the hinge's kink (``d(a, p) - d(a, n) +
-    margin == 0``) the gradient is that of the linear piece (torch's
-    ``clamp_min``), and with ``swap=True`` a tie ``d(a, n) == d(p, n)`` splits
+    Subgradients are lossapi's, on every backend and torch version: at the
+    hinge's kink (``d(a, p) - d(a, n) + margin == 0``) the gradient is that of
+    the linear piece (torch 2.13's ``clamp_min``; torch 2.14 gives 0), and with ``swap=True`` a tie ``d(a, n) == d(p, n)`` splits
     the gradient evenly between the two distances (torch's ``min``).
 
     Args:
@@ -347,7 +347,7 @@ def cosine_embedding(x1: Array, x2: Array, target: Array, /, *, margin: float = 
     ``target == -1``, and 0 for any other target value (as torch). Zero
     vectors give ``cos = 0`` with a large but finite gradient (as torch). At
     the kink ``cos == margin`` the gradient is that of the linear piece
-    (torch's ``clamp_min``).
+    (torch 2.13's ``clamp_min``; torch 2.14 gives 0), on every backend.
 
     Args:
       x1, x2: real floating arrays ``[..., D]``, equal shapes.

@@ -117,8 +117,8 @@ def margin_ranking(s1: Array, s2: Array, target: Array, /, *, margin: float = 0.
     as they are, as torch does.
 
     At the kink (``-target * (s1 - s2) + margin == 0``) the gradient is that
-    of the linear piece (``-target`` for ``s1``), as torch's ``clamp_min``
-    gives, on every backend; a NaN score gives a NaN loss, as in torch.
+    of the linear piece (``-target`` for ``s1``), as torch 2.13's ``clamp_min``
+    gives (torch 2.14 gives 0), on every backend; a NaN score gives a NaN loss, as in torch.
 
     Args:
       s1: scores of the first items, floating array of any shape.

@@ -47,15 +47,6 @@ def keyword_arrays(fn: Callable[..., Any], *names: str) -> Callable[..., Any]:
     return call
 
 
-def positional(ref: Callable[..., Any], n_arrays: int, *options: str) -> Callable[..., Any]:
-    """A reference called as ``ref(*arrays, reduction, *options)``: the order
-    the family tests use (test_embedding.py, test_ranking.py)."""
-    def call(*args, **kwargs):
-        arrays, (reduction, *rest) = args[:n_arrays], args[n_arrays:]
-        return ref(*arrays, reduction=reduction, **dict(zip(options, rest)), **kwargs)
-    return call
-
-
 def all_cases() -> list[LossCase]:
     import importlib
     import pathlib

@@ -11,19 +11,8 @@ import math
 import numpy as np
 
 import lossapi
-from cases import LossCase, positional
+from cases import LossCase
 from conformance import reference as R
-
-# The family tests (test_embedding.py) call the references with the reduction
-# positional after the arrays: the same functions, in that order.
-ref_contrastive = positional(R.contrastive, 3, "margin")
-ref_triplet = positional(R.triplet, 3, "margin", "p", "eps", "swap", "squared")
-ref_batch_triplet = positional(R.batch_triplet, 2, "margin", "mining", "p", "squared")
-ref_cosine_embedding = positional(R.cosine_embedding, 3, "margin")
-ref_nt_xent = positional(R.nt_xent, 2, "temperature")
-ref_circle = positional(R.circle, 2, "margin", "gamma", "detach_weights")
-_batch_triplet_2d = R._batch_triplet_one  # (values, count) of one [N, D] batch
-
 
 # --- input makers -----------------------------------------------------------------
 
@@ -92,7 +81,8 @@ def _batch_inputs(lab, dim=3, lead=(), margin=1.0, p=2.0, squared=False, mining=
             e = rng.normal(size=lead + (len(lab), dim)) * scale
             labels = np.broadcast_to(lab, lead + lab.shape).copy()
             if all(_well_separated(e[i], labels[i], margin, p, squared, mining) for i in np.ndindex(lead)):
-                vals, _ = _batch_triplet_2d(e[(0,) * len(lead)], labels[(0,) * len(lead)], margin, mining, p, squared)
+                first = (0,) * len(lead)  # (values, count) of one [N, D] batch
+                vals, _ = R._batch_triplet_one(e[first], labels[first], margin, mining, p, squared)
                 if np.any(vals > 0):
                     return e, labels
     return make

@@ -6,17 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 import lossapi
-from cases import LossCase, positional
+from cases import LossCase
 from conformance import reference as R
-
-# The family tests (test_ranking.py) call the references with the reduction
-# positional after the arrays: the same functions, in that order.
-ref_listnet = positional(R.listnet, 2, "axis")
-ref_listmle = positional(R.listmle, 2, "axis")
-ref_ranknet = positional(R.ranknet, 2, "axis")
-ref_approx_ndcg = positional(R.approx_ndcg, 2, "temperature", "axis")
-listmle_one = R._listmle_one  # one list, no padding
-
 
 # --- inputs -----------------------------------------------------------------
 

@@ -2,7 +2,8 @@
 focal reference), extreme inputs, ignored samples, transforms (jax.jit/vmap,
 torch.func, torch.compile) and error messages.
 
-Peer values are computed separately from lossapi, in float64."""
+Peer values are computed separately from lossapi, in float64, through the one
+adapter per peer and loss (conformance.peers)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import numpy as np
 import pytest
 
 import lossapi
+from conformance import peers
+from conformance.gradcheck import fd_partial
 
 # --- helpers ---------------------------------------------------------------------
 
@@ -21,11 +24,11 @@ def _torch():
     return torch, torch.nn.functional
 
 
-def _optax():
-    jax = pytest.importorskip("jax")
-    optax = pytest.importorskip("optax")
-    jax.config.update("jax_enable_x64", True)
-    return optax
+def _peer(lib, loss, args, reduction="mean", **options):
+    """The peer's float64 value of ``loss`` on NumPy ``args`` (the one adapter
+    per peer and loss, conformance.peers; NumPy option arrays converted)."""
+    pytest.importorskip(lib)
+    return peers.value_np(lib, loss, list(args), options, reduction)
 
 
 def _t(a):
@@ -80,64 +83,59 @@ CE_COMBOS = {
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @pytest.mark.parametrize("combo", list(CE_COMBOS), ids=list(CE_COMBOS))
 def test_cross_entropy_labels_match_torch(xp, combo, reduction):
-    torch, F = _torch()
     opts = CE_COMBOS[combo]
     ii, ls = opts.get("ignore_index"), opts.get("label_smoothing", 0.0)
     z, y, w = _int_data(ignore=ii)
     w = w if opts.get("weight") else None
-    want = F.cross_entropy(_t(z), _t(y), weight=None if w is None else _t(w),
-                           ignore_index=-100 if ii is None else ii, label_smoothing=ls, reduction=reduction)
+    want = _peer("torch", "cross_entropy", [z, y], reduction, weight=w, ignore_index=ii, label_smoothing=ls)
     got = lossapi.cross_entropy(xp.asarray(z), xp.asarray(y), weight=None if w is None else xp.asarray(w),
                                 ignore_index=ii, label_smoothing=ls, reduction=reduction)
-    _close(xp.to_numpy(got), want.numpy())
+    _close(xp.to_numpy(got), want)
 
 
 @pytest.mark.parametrize("combo", ["plain", "weight_ignore_smooth", "ignore_smooth"])
 def test_cross_entropy_spatial_axis1_matches_torch(xp, combo):
-    torch, F = _torch()
     opts = CE_COMBOS[combo]
     ii, ls = opts.get("ignore_index"), opts.get("label_smoothing", 0.0)
     z, y, w = _int_data(seed=3, ignore=ii, shape=(3, 4, 2, 5))
     w = w if opts.get("weight") else None
     for reduction in ("mean", "none"):
-        want = F.cross_entropy(_t(z), _t(y), weight=None if w is None else _t(w),
-                               ignore_index=-100 if ii is None else ii, label_smoothing=ls, reduction=reduction)
+        want = _peer("torch", "cross_entropy", [z, y], reduction, axis=1, weight=w, ignore_index=ii,
+                     label_smoothing=ls)
         got = lossapi.cross_entropy(xp.asarray(z), xp.asarray(y), axis=1, weight=None if w is None else xp.asarray(w),
                                     ignore_index=ii, label_smoothing=ls, reduction=reduction)
-        _close(xp.to_numpy(got), want.numpy())
+        _close(xp.to_numpy(got), want)
         # The default last class axis is the same loss with the classes moved there.
         got_last = lossapi.cross_entropy(xp.asarray(np.moveaxis(z, 1, -1)), xp.asarray(y),
                                          weight=None if w is None else xp.asarray(w), ignore_index=ii,
                                          label_smoothing=ls, reduction=reduction)
-        _close(xp.to_numpy(got_last), want.numpy())
+        _close(xp.to_numpy(got_last), want)
 
 
 @pytest.mark.parametrize("ls", [0.0, 0.3])
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 def test_cross_entropy_probabilities_match_torch(xp, ls, weighted, reduction):
-    torch, F = _torch()
     z, _, w = _int_data(seed=4, shape=(5, 4, 3))
     q = _probs_target(5, z.shape)
     w = w if weighted else None
-    want = F.cross_entropy(_t(z), _t(q), weight=None if w is None else _t(w), label_smoothing=ls,
-                           reduction=reduction)
+    want = _peer("torch", "cross_entropy", [z, q], reduction, axis=1, weight=w, label_smoothing=ls)
     got = lossapi.cross_entropy(xp.asarray(z), xp.asarray(q), axis=1, weight=None if w is None else xp.asarray(w),
                                 label_smoothing=ls, reduction=reduction)
-    _close(xp.to_numpy(got), want.numpy())
+    _close(xp.to_numpy(got), want)
 
 
 @pytest.mark.parametrize("combo", ["plain", "weight_ignore_smooth", "ignore_smooth", "weight"])
 def test_cross_entropy_gradient_matches_torch(xp, combo):
     _need_grad(xp)
-    torch, F = _torch()
+    _torch()
     opts = CE_COMBOS[combo]
     ii, ls = opts.get("ignore_index"), opts.get("label_smoothing", 0.0)
     z, y, w = _int_data(seed=6, ignore=ii)
     w = w if opts.get("weight") else None
     zt = _t(z).requires_grad_(True)
-    F.cross_entropy(zt, _t(y), weight=None if w is None else _t(w), ignore_index=-100 if ii is None else ii,
-                    label_smoothing=ls).backward()
+    peers.bind("torch", "cross_entropy", weight=None if w is None else _t(w), ignore_index=ii,
+               label_smoothing=ls)(zt, _t(y)).backward()
     wa = None if w is None else xp.asarray(w)
     (g,) = xp.grad(lambda a, b: lossapi.cross_entropy(a, b, weight=wa, ignore_index=ii, label_smoothing=ls),
                    [xp.asarray(z), xp.asarray(y)], (0,))
@@ -148,45 +146,42 @@ def test_cross_entropy_gradient_matches_torch(xp, combo):
 @pytest.mark.parametrize("opts", [{}, {"ignore_index": -100}, {"weight": True, "ignore_index": 0}],
                          ids=["plain", "ignore", "weight_ignore_in_range"])
 def test_nll_matches_torch(xp, opts, reduction):
-    torch, F = _torch()
     ii = opts.get("ignore_index")
     z, y, w = _int_data(seed=7, ignore=ii, shape=(4, 5, 3))
     lp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
     w = w if opts.get("weight") else None
-    want = F.nll_loss(_t(lp), _t(y), weight=None if w is None else _t(w), ignore_index=-100 if ii is None else ii,
-                      reduction=reduction)
+    want = _peer("torch", "nll", [lp, y], reduction, axis=1, weight=w, ignore_index=ii)
     got = lossapi.nll(xp.asarray(lp), xp.asarray(y), axis=1, weight=None if w is None else xp.asarray(w),
                       ignore_index=ii, reduction=reduction)
-    _close(xp.to_numpy(got), want.numpy())
+    _close(xp.to_numpy(got), want)
     # cross_entropy is nll of log_softmax.
     ce = lossapi.cross_entropy(xp.asarray(z), xp.asarray(y), axis=1, weight=None if w is None else xp.asarray(w),
                                ignore_index=ii, reduction=reduction)
-    _close(xp.to_numpy(ce), want.numpy())
+    _close(xp.to_numpy(ce), want)
 
 
 @pytest.mark.parametrize("weight_shape", [None, (5,), (3, 1), (3, 5)])
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 def test_bce_matches_torch(xp, weight_shape, reduction):
-    torch, F = _torch()
     rng = np.random.default_rng(8)
     p = rng.uniform(0, 1, size=(3, 5))
     p[0, :4] = [0.0, 1.0, 0.0, 1.0]  # exact 0 and 1: torch clamps each log at -100
     t = rng.uniform(0, 1, size=(3, 5))
     t[0, :4] = [1.0, 0.0, 0.0, 1.0]
     w = None if weight_shape is None else rng.uniform(0.5, 2, size=weight_shape)
-    want = F.binary_cross_entropy(_t(p), _t(t), weight=None if w is None else _t(w), reduction=reduction)
+    want = _peer("torch", "binary_cross_entropy", [p, t], reduction, weight=w)
     got = lossapi.binary_cross_entropy(xp.asarray(p), xp.asarray(t), weight=None if w is None else xp.asarray(w),
                                        reduction=reduction)
-    _close(xp.to_numpy(got), want.numpy())
+    _close(xp.to_numpy(got), want)
 
 
 def test_bce_gradient_matches_torch_inside_0_1(xp):
     _need_grad(xp)
-    torch, F = _torch()
+    _torch()
     rng = np.random.default_rng(9)
     p, t = rng.uniform(0.01, 0.99, size=(4, 3)), rng.uniform(0, 1, size=(4, 3))
     pt = _t(p).requires_grad_(True)
-    F.binary_cross_entropy(pt, _t(t), reduction="sum").backward()
+    peers.bind("torch", "binary_cross_entropy", reduction="sum")(pt, _t(t)).backward()
     (g,) = xp.grad(lambda a, b: lossapi.binary_cross_entropy(a, b, reduction="sum"),
                    [xp.asarray(p), xp.asarray(t)], (0,))
     _close(g, pt.grad.numpy())
@@ -196,20 +191,21 @@ def test_bce_gradient_matches_torch_inside_0_1(xp):
                                   {"pos_weight": (4, 3)}], ids=["plain", "weight", "pos_weight", "both", "pw_full"])
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 def test_bce_logits_matches_torch(xp, opts, reduction):
-    torch, F = _torch()
     rng = np.random.default_rng(10)
     x = rng.normal(size=(4, 3)) * 3
     x[0] = [1e4, -1e4, 30.0]
     t = rng.uniform(0, 1, size=(4, 3))
     t[0] = [1.0, 1.0, 0.0]
     arr = {k: rng.uniform(0.5, 3.0, size=s) for k, s in opts.items()}
-    want = F.binary_cross_entropy_with_logits(_t(x), _t(t), reduction=reduction, **{k: _t(v) for k, v in arr.items()})
+    want = _peer("torch", "binary_cross_entropy_with_logits", [x, t], reduction, **arr)
     got = lossapi.binary_cross_entropy_with_logits(xp.asarray(x), xp.asarray(t), reduction=reduction,
                                                    **{k: xp.asarray(v) for k, v in arr.items()})
-    _close(xp.to_numpy(got), want.numpy())
+    _close(xp.to_numpy(got), want)
     if xp.has_grad:
         xt = _t(x).requires_grad_(True)
-        F.binary_cross_entropy_with_logits(xt, _t(t), reduction="sum", **{k: _t(v) for k, v in arr.items()}).backward()
+        peer = peers.bind("torch", "binary_cross_entropy_with_logits", reduction="sum",
+                          **{k: _t(v) for k, v in arr.items()})
+        peer(xt, _t(t)).backward()
         (g,) = xp.grad(lambda a, b: lossapi.binary_cross_entropy_with_logits(
             a, b, reduction="sum", **{k: xp.asarray(v) for k, v in arr.items()}), [xp.asarray(x), xp.asarray(t)], (0,))
         _close(g, xt.grad.numpy())
@@ -217,10 +213,10 @@ def test_bce_logits_matches_torch(xp, opts, reduction):
 
 @pytest.mark.parametrize("margin", [1.0, 0.3])
 def test_weston_watkins_is_c_times_torch_multi_margin(xp, margin):
-    torch, F = _torch()
     rng = np.random.default_rng(11)
     s, y = rng.normal(size=(6, 4)), rng.integers(0, 4, size=6)
-    want = 4 * F.multi_margin_loss(_t(s), _t(y), p=1, margin=margin, reduction="none").numpy()
+    # The peer adapter: C (= 4) times F.multi_margin_loss(p=1), which divides the sum by C.
+    want = _peer("torch", "multiclass_hinge", [s, y], "none", margin=margin, form="weston_watkins")
     got = lossapi.multiclass_hinge(xp.asarray(s), xp.asarray(y), margin=margin, form="weston_watkins",
                                    reduction="none")
     _close(xp.to_numpy(got), want)
@@ -234,20 +230,18 @@ def test_weston_watkins_is_c_times_torch_multi_margin(xp, margin):
 
 
 def test_cross_entropy_matches_optax(xp):
-    optax = _optax()
     z, y, _ = _int_data(seed=12)
-    want = np.asarray(optax.losses.softmax_cross_entropy_with_integer_labels(z, y))
+    want = _peer("optax", "cross_entropy", [z, y], "none")
     _close(xp.to_numpy(lossapi.cross_entropy(xp.asarray(z), xp.asarray(y), reduction="none")), want)
     q = _probs_target(13, z.shape)
-    want = np.asarray(optax.losses.softmax_cross_entropy(z, q))
+    want = _peer("optax", "cross_entropy", [z, q], "none")
     _close(xp.to_numpy(lossapi.cross_entropy(xp.asarray(z), xp.asarray(q), reduction="none")), want)
 
 
 def test_bce_logits_matches_optax(xp):
-    optax = _optax()
     rng = np.random.default_rng(14)
     x, t = rng.normal(size=(5, 3)) * 4, rng.uniform(0, 1, size=(5, 3))
-    want = np.asarray(optax.losses.sigmoid_binary_cross_entropy(x, t))
+    want = _peer("optax", "binary_cross_entropy_with_logits", [x, t], "none")
     got = lossapi.binary_cross_entropy_with_logits(xp.asarray(x), xp.asarray(t), reduction="none")
     _close(xp.to_numpy(got), want)
 
@@ -256,42 +250,37 @@ def test_bce_logits_matches_optax(xp):
 @pytest.mark.parametrize("alpha", [None, 0.25])
 @pytest.mark.parametrize("soft", [False, True])
 def test_binary_focal_matches_optax(xp, gamma, alpha, soft):
-    optax = _optax()
     rng = np.random.default_rng(15)
     x = rng.normal(size=(6, 3)) * 3
     t = rng.uniform(0, 1, size=(6, 3)) if soft else rng.integers(0, 2, size=(6, 3)).astype(np.float64)
-    want = np.asarray(optax.losses.sigmoid_focal_loss(x, t, alpha=alpha, gamma=gamma))
+    want = _peer("optax", "binary_focal", [x, t], "none", gamma=gamma, alpha=alpha)
     got = lossapi.binary_focal(xp.asarray(x), xp.asarray(t), gamma=gamma, alpha=alpha, reduction="none")
     _close(xp.to_numpy(got), want)
 
 
 def test_hinge_matches_optax(xp):
-    optax = _optax()
     rng = np.random.default_rng(16)
     s, t = rng.normal(size=(4, 5)), rng.choice([-1.0, 1.0], size=(4, 5))
-    want = np.asarray(optax.losses.hinge_loss(s, t))
+    want = _peer("optax", "hinge", [s, t], "none")
     _close(xp.to_numpy(lossapi.hinge(xp.asarray(s), xp.asarray(t), reduction="none")), want)
 
 
 def test_crammer_singer_matches_optax(xp):
-    optax = _optax()
     rng = np.random.default_rng(17)
     s, y = rng.normal(size=(8, 5)), rng.integers(0, 5, size=8)
-    want = np.asarray(optax.losses.multiclass_hinge_loss(s, y))
+    want = _peer("optax", "multiclass_hinge", [s, y], "none", form="crammer_singer")
     got = lossapi.multiclass_hinge(xp.asarray(s), xp.asarray(y), form="crammer_singer", reduction="none")
     _close(xp.to_numpy(got), want)
 
 
 @pytest.mark.parametrize("epsilon", [1.0, 2.0, -0.5])
 def test_poly1_matches_optax(xp, epsilon):
-    optax = _optax()
     z, y, _ = _int_data(seed=18)
-    onehot = np.eye(z.shape[1])[y]
-    want = np.asarray(optax.losses.poly_loss_cross_entropy(z, onehot, epsilon=epsilon))
+    want = _peer("optax", "poly1", [z, np.eye(z.shape[1])[y]], "none", epsilon=epsilon)  # one-hot target
     got = lossapi.poly1(xp.asarray(z), xp.asarray(y), epsilon=epsilon, reduction="none")
     _close(xp.to_numpy(got), want)
     q = _probs_target(19, z.shape)
-    want = np.asarray(optax.losses.poly_loss_cross_entropy(z, q, epsilon=epsilon))
+    want = _peer("optax", "poly1", [z, q], "none", epsilon=epsilon)
     got = lossapi.poly1(xp.asarray(z), xp.asarray(q), epsilon=epsilon, reduction="none")
     _close(xp.to_numpy(got), want)
 
@@ -774,8 +763,8 @@ def test_binary_focal_gradient_at_zero_logit(xp, gamma):
         ce = -(t * np.log(p) + (1 - t) * np.log(1 - p))
         return ce * (1 - (p * t + (1 - p) * (1 - t))) ** gamma
 
-    h = 1e-6
-    want = (ref(x + h) - ref(x - h)) / (2 * h)
+    kind, want = fd_partial(ref, [x], 0)
+    assert kind == "full"
     (g,) = xp.grad(lambda a, b: lossapi.binary_focal(a, b, gamma=gamma, reduction="sum"),
                    [xp.asarray(x), xp.asarray(t)], (0,))
     _close(g, want, 1e-8)

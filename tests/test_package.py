@@ -87,8 +87,15 @@ def test_docstring_examples(family):
     for name in mod.__all__:
         doc = getattr(mod, name).__doc__ or ""
         assert "Example" in doc, f"{family}.{name} has no Example in its docstring"
-    failures, _ = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS)
-    assert failures == 0
+    # A family may be a package (classification): test every module that
+    # defines one of its losses.
+    modules = {sys.modules[getattr(mod, name).__module__] for name in mod.__all__}
+    attempted = 0
+    for m in sorted(modules, key=lambda m: m.__name__):
+        failures, n = doctest.testmod(m, optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS)
+        assert failures == 0, m.__name__
+        attempted += n
+    assert attempted >= len(mod.__all__)
 
 
 @pytest.mark.parametrize("name", sorted(required_backends()) or ["(none named)"])
@@ -120,3 +127,33 @@ def test_python_scalars_are_ignored_in_resolution():
 def test_unknown_array_type_is_a_type_error():
     with pytest.raises(TypeError, match="mse"):
         lossapi.mse([1.0, 2.0], [1.0, 2.0])
+
+
+# --- the protocol (issue 11): family modules hold math only ----------------------
+
+_FAMILY_FILES = sorted(
+    p for p in (pathlib.Path(lossapi.__file__).parent).rglob("*.py")
+    if p.parent.name in ("lossapi", "classification") and not p.name.startswith("__")
+)
+_BACKEND_NAMES = {"numpy", "torch", "jax", "dask", "cupy", "array_api_strict"}
+
+
+@pytest.mark.parametrize("path", _FAMILY_FILES, ids=lambda p: p.name)
+def test_family_module_names_no_backend(path):
+    """No framework import, no backend name, no kernel lookup in a family."""
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            mods = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+            for m in mods:
+                assert m.split(".")[0] not in _BACKEND_NAMES | {"array_api_compat"}, f"{path.name} imports {m}"
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            assert node.value not in _BACKEND_NAMES, f"{path.name} names the backend {node.value!r}"
+        if isinstance(node, ast.Attribute):
+            assert node.attr not in ("kernels", "name"), f"{path.name} reads ops.{node.attr}"
+
+
+@pytest.mark.parametrize("name", lossapi.__all__)
+def test_every_loss_goes_through_the_protocol(name):
+    fn = getattr(lossapi, name)
+    assert hasattr(fn, "__wrapped_loss__") and fn.__wrapped_loss__.__name__ == name, f"{name} is not @loss"

@@ -147,9 +147,9 @@ def hinge(ops: Any, x: Any, *, at_kink: str) -> Any:
     """``max(0, x)`` with the subgradient at ``x == 0`` named by ``at_kink``:
 
     * ``"zero"``: 0 (torch's ``relu`` and ``multi_margin_loss``);
-    * ``"slope"``: 1, the linear piece's slope (torch's ``clamp_min``, used by
-      ``margin_ranking_loss``, ``triplet_margin_loss``,
-      ``cosine_embedding_loss``). Written as ``x`` times a constant 0/1 mask
+    * ``"slope"``: 1, the linear piece's slope (torch 2.13's ``clamp_min``,
+      behind ``margin_ranking_loss``, ``triplet_margin_loss`` and
+      ``cosine_embedding_loss``; torch 2.14's gives 0). Written as ``x`` times a constant 0/1 mask
       from ``sign`` and ``minimum`` rather than a comparison and ``where``, so
       XLA fuses it into the surrounding reductions.
     """
