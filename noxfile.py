@@ -40,6 +40,21 @@ def tests(session: nox.Session, backend: str) -> None:
     session.run("pytest", "-q", "-p", "no:cacheprovider", *session.posargs, env=env)
 
 
+@nox.session(name="torch_drift")
+@nox.parametrize("version", ["2.14.1"])
+def torch_drift(session: nox.Session, version: str) -> None:
+    """The kernel tests (values and gradients on every kink) and the call-plan
+    tests against a torch newer than the pinned one, to catch a framework
+    changing its conventions under lossapi's kernels. Not run by CI: that
+    torch comes as a CUDA build of several GB. pyproject.toml's torch range
+    stays at what CI tests."""
+    session.install("-r", "backends/base.txt", f"torch=={version}")
+    session.install("--no-deps", ".")
+    env = {"LOSSAPI_ONLY": "numpy,torch", "LOSSAPI_BACKENDS": "torch"}
+    session.run("pytest", "-q", "-p", "no:cacheprovider", "tests/test_kernels.py", "tests/test_plans.py",
+                "tests/test_embedding.py", "tests/test_ranking.py", *session.posargs, env=env)
+
+
 @nox.session
 def conformance(session: nox.Session) -> None:
     """The guides' worked examples and the peer cross-checks on every CPU

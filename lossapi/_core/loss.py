@@ -53,14 +53,16 @@ _MAX_PLANS = 256  # per loss; a full table is emptied (shapes that vary without 
 _MISS = object()
 
 
-@dataclass
 class Call:
     """The loss call in progress: its name, its array parameters' names, and
     what :func:`dispatch` ran (for planning)."""
 
-    name: str
-    params: tuple[str, ...]
-    ran: tuple | None = None  # (kernel row, ops, arrays, options, output, astype)
+    __slots__ = ("name", "params", "ran")
+
+    def __init__(self, name: str, params: tuple[str, ...]):
+        self.name = name
+        self.params = params
+        self.ran: tuple | None = None  # (kernel row, ops, arrays, options, output)
 
 
 def current() -> Call:
@@ -95,8 +97,10 @@ def loss(fn: F) -> F:
 
     @functools.wraps(fn)
     def call(*args: Any, **kwargs: Any) -> Any:
-        ok = PLAN_TYPES.get(type(args[0])) if args else None
-        if ok is None or not ok():
+        # Plans only for an array type that has them and a loss with a kernel
+        # row there: other calls skip the signature.
+        planner = PLAN_TYPES.get(type(args[0])) if args else None
+        if planner is None or name not in planner[1] or not planner[0]():
             return full(args, kwargs, None)
         try:
             key = _signature(args, kwargs)

@@ -15,17 +15,16 @@ integer class labels stay as they are.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..backends import Ops, resolve
 from . import validate as v
 from .loss import current, dispatch
 
 
-@dataclass(frozen=True)
-class Prepared:
-    """A loss call's validated inputs.
+class Prepared(NamedTuple):
+    """A loss call's validated inputs (immutable; a named tuple, which is
+    built in a fraction of a frozen dataclass's time on every call).
 
     Attributes:
       ops: the backend (``ops.xp`` the namespace, ``ops.<primitive>``).
@@ -83,8 +82,8 @@ def float_array(ops: Ops, x: Any, name: str) -> Any:
 
 
 def cast(ops: Ops, x: Any, dtype: Any, name: str) -> Any:
-    """``x`` (integer, boolean or floating) in ``dtype``; complex is an error."""
-    v.array(name, x)
+    """``x`` (an array, already checked: integer, boolean or floating) in
+    ``dtype``; complex is an error."""
     if x.dtype == dtype:
         return x
     if ops.kind(x.dtype) == "c":

@@ -32,10 +32,10 @@ from . import _generic
 
 __all__ = ["Ops", "Kernel", "resolve", "PRIMITIVES", "PLAN_TYPES"]
 
-# Array types whose calls may be planned (see ``lossapi._core.loss``),
-# each with a predicate that says whether plans may be used now. A backend
-# module registers its type when it is first imported.
-PLAN_TYPES: dict[type, Any] = {}
+# Array types whose calls may be planned (see ``lossapi._core.loss``): a
+# backend module registers its array type with (a predicate saying whether
+# plans may be used now, its KERNELS table) when it is first imported.
+PLAN_TYPES: dict[type, tuple[Callable[[], bool], dict[str, Kernel]]] = {}
 
 PRIMITIVES = (
     "abs",

@@ -17,9 +17,6 @@ import torch.nn.functional as F
 
 from . import PLAN_TYPES, Kernel
 
-# Call plans skip Python checks, which torch.compile must still trace.
-PLAN_TYPES[torch.Tensor] = lambda: not torch.compiler.is_compiling()
-
 
 def values_readable(x):
     """Label values are read only on the CPU and outside torch.compile: no
@@ -453,3 +450,7 @@ KERNELS = {
     "kl_divergence": Kernel(kl_divergence, ("axis",)),
     "kl_divergence_log": Kernel(kl_divergence_log, ("axis",)),
 }
+
+# Call plans (lossapi._core.loss) for tensors, for the losses with a row
+# above; never while torch.compile traces, which must see every check.
+PLAN_TYPES[torch.Tensor] = (lambda: not torch.compiler.is_compiling(), KERNELS)
