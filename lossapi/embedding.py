@@ -88,6 +88,16 @@ def _prepare_batch(embeddings: Array, labels: Array, reduction: str) -> Prepared
 
 # --- pair and triplet losses --------------------------------------------------
 
+def _pairs(x1: Array, x2: Array, y: Array, y_name: str, reduction: str) -> Prepared:
+    """Two ``[..., D]`` embeddings of equal shapes and one value per pair."""
+    a = prepare(x1, x2, y, reduction=reduction, same_shape=False)
+    x1, x2, y = a.arrays
+    v.same_shape(x1, x2, ("x1", "x2"))
+    v.min_ndim(x1, "x1", 1, "[..., D]")
+    v.per_pair(y, x1, (y_name, "x1"))
+    return a
+
+
 @loss
 def contrastive(x1: Array, x2: Array, similar: Array, /, *, margin: float = 1.0,
                 reduction: Reduction = "mean") -> Array:
@@ -125,12 +135,7 @@ def contrastive(x1: Array, x2: Array, similar: Array, /, *, margin: float = 1.0,
       array([12.5  ,  0.125])
     """
     margin = v.positive("margin", margin)
-    a = prepare(x1, x2, similar, reduction=reduction, same_shape=False)
-    x1, x2, similar = a.arrays
-    v.same_shape(x1, x2, ("x1", "x2"))
-    v.min_ndim(x1, "x1", 1, "[..., D]")
-    v.per_pair(similar, x1, ("similar", "x1"))
-    return a.run(_contrastive, margin=margin)
+    return _pairs(x1, x2, similar, "similar", reduction).run(_contrastive, margin=margin)
 
 
 def _contrastive(a: Prepared, x1: Array, x2: Array, similar: Array, *, margin: float) -> Array:
@@ -366,12 +371,7 @@ def cosine_embedding(x1: Array, x2: Array, target: Array, /, *, margin: float = 
       array([1.      , 0.207107])
     """
     margin = v.number("margin", margin, low=-1.0, high=1.0)
-    a = prepare(x1, x2, target, reduction=reduction, same_shape=False)
-    x1, x2, target = a.arrays
-    v.same_shape(x1, x2, ("x1", "x2"))
-    v.min_ndim(x1, "x1", 1, "[..., D]")
-    v.per_pair(target, x1, ("target", "x1"))
-    return a.run(_cosine_embedding, margin=margin)
+    return _pairs(x1, x2, target, "target", reduction).run(_cosine_embedding, margin=margin)
 
 
 def _cosine_embedding(a: Prepared, x1: Array, x2: Array, target: Array, *, margin: float) -> Array:
