@@ -296,12 +296,41 @@ def cosine_embedding(x1, x2, target, reduction, margin):
 # --- ranking and divergence ------------------------------------------------------------
 
 
+class _MarginRanking(torch.autograd.Function):
+    """Elementwise max(0, margin - t (s1 - s2)): torch's forward, and a
+    backward with lossapi's rule at the kink (the linear piece's slope, on
+    every torch version) from a boolean mask kept by the forward: one pass
+    each way, torch's speed."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(s1, s2, target, margin):
+        # ATen's composition, spelled out (torch.func.vmap has no batching
+        # rule for the fused op); the value is torch's to the bit.
+        v = torch.sub(s1, s2).mul_(target).neg_().add_(margin)
+        live = v >= 0  # the kink included; -inf and NaN are not
+        return v.clamp_min_(0.0), live
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        s1, s2, target, _ = inputs
+        ctx.mark_non_differentiable(output[1])
+        ctx.save_for_backward(s1, s2, target, output[1])
+
+    @staticmethod
+    def backward(ctx, g, _):
+        s1, s2, target, live = ctx.saved_tensors
+        gl = torch.where(live, g, 0.0)
+        g1 = -target * gl if ctx.needs_input_grad[0] or ctx.needs_input_grad[1] else None
+        return (g1 if ctx.needs_input_grad[0] else None, -g1 if ctx.needs_input_grad[1] else None,
+                (s2 - s1) * gl if ctx.needs_input_grad[2] else None, None)
+
+
 def margin_ranking(s1, s2, target, reduction, margin):
-    if not _grad_needed(s1, s2, target):  # the same values
+    if not _grad_needed(s1, s2, target):  # the fused kernel alone
         return F.margin_ranking_loss(s1, s2, target, margin=margin, reduction=reduction)
-    # ATen's margin_ranking_loss written out, with lossapi's hinge: gradient
-    # -target for s1 at the kink on every torch version.
-    return _reduce_rows(_hinge(margin - target * (s1 - s2)), reduction)
+    return _reduce_rows(_MarginRanking.apply(s1, s2, target, margin)[0], reduction)
 
 
 def _reduce_rows(rows, reduction):
