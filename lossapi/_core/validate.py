@@ -88,20 +88,25 @@ def integer_or_none(name: str, value: Any) -> int | None:
         raise BadType(f"{name} must be an int or None, got {type(value).__name__}") from None
 
 
+def _index(value: Any, ndim: int, what: str, type_error: str) -> int:
+    """One axis as a non-negative int: any integer (``__index__``), not bool."""
+    if isinstance(value, bool):
+        raise BadType(type_error)
+    try:
+        a = operator.index(value)
+    except TypeError:
+        raise BadType(type_error) from None
+    if not -ndim <= a < ndim:
+        raise BadValue(f"axis {a} is out of range for {what} with {ndim} dimension(s)")
+    return a % ndim
+
+
 def axis(value: Any, ndim: int, what: str = "inputs") -> int:
     """``value`` as a non-negative axis of an ``ndim``-d array.
 
     Any integer is accepted (Python ``int``, NumPy integers: anything with
     ``__index__``); ``bool`` is not."""
-    if isinstance(value, bool):
-        raise BadType("axis must be an int, got bool")
-    try:
-        a = operator.index(value)
-    except TypeError:
-        raise BadType(f"axis must be an int, got {type(value).__name__}") from None
-    if not -ndim <= a < ndim:
-        raise BadValue(f"axis {a} is out of range for {what} with {ndim} dimension(s)")
-    return a % ndim
+    return _index(value, ndim, what, f"axis must be an int, got {type(value).__name__}")
 
 
 def axes(value: Any, ndim: int, what: str = "inputs") -> tuple[int, ...]:
@@ -112,17 +117,8 @@ def axes(value: Any, ndim: int, what: str = "inputs") -> tuple[int, ...]:
     items = tuple(value) if isinstance(value, (tuple, list)) else (value,)
     if not items:
         raise BadValue(f"axis must be None, an int or a non-empty tuple of ints, got {value!r}")
-    out = []
-    for a in items:
-        if isinstance(a, bool):
-            raise BadType(f"axis must be None, an int or a tuple of ints, got {value!r}")
-        try:
-            a = operator.index(a)
-        except TypeError:
-            raise BadType(f"axis must be None, an int or a tuple of ints, got {value!r}") from None
-        if not -ndim <= a < ndim:
-            raise BadValue(f"axis {a} is out of range for {what} with {ndim} dimension(s)")
-        out.append(a % ndim)
+    bad = f"axis must be None, an int or a tuple of ints, got {value!r}"
+    out = [_index(a, ndim, what, bad) for a in items]
     if len(set(out)) != len(out):
         raise BadValue(f"axis {value!r} repeats an axis")
     return tuple(out)

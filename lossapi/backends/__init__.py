@@ -37,21 +37,6 @@ __all__ = ["Ops", "Kernel", "resolve", "PRIMITIVES", "PLAN_TYPES"]
 # plans may be used now, its KERNELS table) when it is first imported.
 PLAN_TYPES: dict[type, tuple[Callable[[], bool], dict[str, Kernel]]] = {}
 
-PRIMITIVES = (
-    "abs",
-    "logsumexp",
-    "log_softmax",
-    "softplus",
-    "log_sigmoid",
-    "sigmoid",
-    "xlogy",
-    "take_along_axis",
-    "norm",
-    "matmul",
-    "stop_gradient",
-    "relu",
-    "sigmoid_cross_entropy",
-)
 
 
 @dataclass(frozen=True)
@@ -97,7 +82,8 @@ class Ops:
       xp: the array-API namespace.
     """
 
-    # The primitives, bound to ``xp`` (set in __init__ from PRIMITIVES).
+    # The primitives, bound to ``xp`` in __init__: this list is PRIMITIVES
+    # (below the class), the names a backend module's table may override.
     abs: Callable[..., Any]
     logsumexp: Callable[..., Any]
     log_softmax: Callable[..., Any]
@@ -153,6 +139,10 @@ class Ops:
 
     def __repr__(self) -> str:
         return f"Ops({self.name!r})"
+
+
+# The primitive names: the annotated attributes of Ops, listed once.
+PRIMITIVES = tuple(Ops.__annotations__)
 
 
 def _never(x: Any) -> bool:
