@@ -16,6 +16,7 @@ or a zero distance gives a finite value *and* a finite gradient (no NaN from
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 from ._core import numerics
@@ -33,6 +34,7 @@ __all__ = [
     "cosine_proximity",
     "nt_xent",
     "circle",
+    "hinge_embedding",
 ]
 
 # torch.nn.functional.cosine_similarity's eps: each vector is divided by
@@ -68,8 +70,7 @@ def _eye(a: Prepared, n: int) -> Array:
 def _masked_mean(values: Array, valid: Array, xp: Any) -> Mean:
     """"mean" divides by the number of valid entries (at least 1), so a batch
     without any valid entry gives 0 with zero gradient."""
-    count = xp.sum(xp.astype(valid, values.dtype))
-    return Mean(values, xp.maximum(count, xp.ones_like(count)))
+    return Mean(values, xp.astype(valid, values.dtype), empty_zero=True)
 
 
 def _take_last(ops: Any, x: Array, idx: Array) -> Array:
@@ -148,7 +149,8 @@ def _contrastive(a: Prepared, x1: Array, x2: Array, similar: Array, *, margin: f
 
 @loss
 def triplet(anchor: Array, positive: Array, negative: Array, /, *, margin: float = 1.0, p: float = 2.0,
-            eps: float = 1e-6, swap: bool = False, squared: bool = False, reduction: Reduction = "mean") -> Array:
+            eps: float = 1e-6, swap: bool = False, squared: bool = False,
+            distance: Callable[[Array, Array], Array] | None = None, reduction: Reduction = "mean") -> Array:
     """Triplet margin loss with torch's ``triplet_margin_loss`` semantics.
 
     Per triplet, ``max(0, d(a, p) - d(a, n) + margin)`` with torch's pairwise
@@ -165,6 +167,18 @@ def triplet(anchor: Array, positive: Array, negative: Array, /, *, margin: float
     the linear piece (torch 2.13's ``clamp_min``; torch 2.14 gives 0), and with ``swap=True`` a tie ``d(a, n) == d(p, n)`` splits
     the gradient evenly between the two distances (torch's ``min``).
 
+    ``distance`` replaces the p-norm distance by any function, as torch's
+    ``triplet_margin_with_distance_loss(distance_function=...)``:
+    ``distance(x, y)`` gets two ``[..., D]`` arrays of the caller's library in
+    the compute dtype (float32 for half-precision inputs) and must return a
+    real floating array of shape ``[...]``, one distance per pair of vectors
+    (anything else is a ``ValueError`` / ``TypeError``); it must be
+    differentiable by the caller's framework for gradients, and traceable
+    for ``jax.jit``. ``p``, ``eps`` and ``squared`` shape the built-in
+    distance only: giving ``distance`` with any of them changed is a
+    ``ValueError`` (write the choice into ``distance``). ``margin``,
+    ``swap`` and the kink rules above apply as for the built-in distance.
+
     Args:
       anchor, positive, negative: real floating arrays ``[..., D]``, equal shapes.
       margin: positive margin (torch rejects margin <= 0 too).
@@ -172,6 +186,8 @@ def triplet(anchor: Array, positive: Array, negative: Array, /, *, margin: float
       eps: non-negative shift added to the differences.
       swap: use the distance swap.
       squared: square the distances.
+      distance: None (the p-norm distance above), or a callable
+        ``(x, y) -> [...]`` distance.
       reduction: "mean", "sum" or "none".
 
     Returns:
@@ -187,22 +203,57 @@ def triplet(anchor: Array, positive: Array, negative: Array, /, *, margin: float
       >>> a, p, n = np.array([[0.0, 0.0]]), np.array([[0.0, 1.0]]), np.array([[1.0, 0.0]])
       >>> round(float(lossapi.triplet(a, p, n, margin=0.5, eps=0.0)), 6)
       0.5
+      >>> l1 = lambda x, y: np.sum(np.abs(x - y), axis=-1)
+      >>> round(float(lossapi.triplet(a, p, n, margin=0.5, distance=l1)), 6)
+      0.5
     """
     margin = v.positive("margin", margin)
     p = v.positive("p", p)
     eps = v.number("eps", eps, low=0.0)
     swap = v.flag("swap", swap)
     squared = v.flag("squared", squared)
+    if distance is not None:
+        if not callable(distance):
+            raise v.BadType(f"distance must be None or a callable (x, y) -> one distance per vector, "
+                            f"got {type(distance).__name__}")
+        builtin = (("p", p, 2.0), ("eps", eps, 1e-6), ("squared", squared, False))
+        changed = [f"{k}={val!r}" for k, val, default in builtin if val != default]
+        if changed:
+            raise v.BadValue(f"{', '.join(changed)} cannot be combined with distance: p, eps and squared shape the "
+                             "built-in p-norm distance, which distance replaces (write them into distance)")
     a = prepare(anchor, positive, negative, reduction=reduction)
     v.min_ndim(a.arrays[0], "anchor", 1, "[..., D]")
-    return a.run(_triplet, margin=margin, p=p, eps=eps, swap=swap, squared=squared)
+    return a.run(_triplet, margin=margin, p=p, eps=eps, swap=swap, squared=squared, distance=distance)
+
+
+def _distance(a: Prepared, distance: Callable[[Array, Array], Array], x: Array, y: Array) -> Array:
+    """The caller's ``distance(x, y)``, checked: one real floating value per
+    vector, of the inputs' library (cast to the compute dtype)."""
+    d = distance(x, y)
+    want = tuple(x.shape[:-1])
+    if not v.is_array(d):
+        raise v.BadType(f"distance must return an array of shape {want}, got {type(d).__name__}")
+    try:
+        d = a.ops.own(d)
+        kind = a.ops.kind(d.dtype)
+    except (TypeError, ValueError):
+        raise v.BadType(f"distance must return an array of the inputs' library, got "
+                        f"{type(d).__module__}.{type(d).__qualname__}") from None
+    if tuple(d.shape) != want:
+        raise v.BadValue(f"distance must return one value per vector, shape {want} (the inputs' shape "
+                         f"{tuple(x.shape)} without the feature axis), got shape {tuple(d.shape)}")
+    if kind != "f":
+        raise v.BadType(f"distance must return real floating values, got dtype {d.dtype}")
+    return d if d.dtype == a.dtype else a.xp.astype(d, a.dtype)
 
 
 def _triplet(a: Prepared, anchor: Array, positive: Array, negative: Array, *, margin: float, p: float,
-             eps: float, swap: bool, squared: bool) -> Array:
+             eps: float, swap: bool, squared: bool, distance: Callable[[Array, Array], Array] | None) -> Array:
     ops, xp = a.ops, a.xp
 
     def dist(x: Array, y: Array) -> Array:
+        if distance is not None:
+            return _distance(a, distance, x, y)
         v = x - y + eps if eps else x - y
         if p == 2.0:
             # Sum of squares, then a sqrt that is safe at 0: one fused pass on XLA.
@@ -556,3 +607,55 @@ def _circle(a: Prepared, e: Array, *, labels: Array, margin: float, gamma: float
     valid = has_p & has_n
     loss = xp.where(valid, ops.softplus(lse_p + lse_n), xp.zeros_like(lse_p))
     return _masked_mean(loss, valid, xp)
+
+
+# --- hinge embedding (distances in) ---------------------------------------------
+
+@loss
+def hinge_embedding(x: Array, target: Array, /, *, margin: float = 1.0, reduction: Reduction = "mean") -> Array:
+    """Hinge embedding loss with torch's ``hinge_embedding_loss`` semantics.
+
+    Elementwise on ``x`` (typically a distance between two embeddings, such
+    as an L1 pairwise distance) with a target of +1 (similar) or -1
+    (dissimilar)::
+
+        loss = x                    where target == 1
+        loss = max(0, margin - x)   where target == -1
+
+    Other target values get both terms, ``x + max(0, margin - x)``, exactly
+    as torch computes it (its kernel adds the two masked terms, each masked
+    by ``target != -1`` and ``target != 1``); convert {0, 1} labels with
+    ``2 * t - 1``. At the kink ``x == margin`` (target -1) the gradient is
+    that of the linear piece, -1 (torch 2.13's ``clamp_min``; torch 2.14
+    gives 0), on every backend and torch version, as :func:`triplet` and
+    :func:`cosine_embedding`.
+
+    Unlike this module's paired losses, the inputs are not vectors: ``x`` and
+    ``target`` have equal shapes of any rank and ``reduction="none"`` returns
+    one value per element.
+
+    Args:
+      x: floating array of any shape.
+      target: +1 / -1 targets (any real or integer dtype), ``x``'s shape.
+      margin: the margin (any real number, as in torch).
+      reduction: "mean", "sum" or "none".
+
+    Returns:
+      A scalar array, or an array of ``x``'s shape for "none".
+
+    Example:
+      >>> import numpy as np, lossapi
+      >>> x, t = np.array([0.5, 2.0, 0.25, -1.0]), np.array([1, -1, -1, -1])
+      >>> lossapi.hinge_embedding(x, t, reduction="none")
+      array([0.5 , 0.  , 0.75, 2.  ])
+    """
+    margin = v.number("margin", margin)
+    return prepare(x, target, reduction=reduction).run(_hinge_embedding, margin=margin)
+
+
+def _hinge_embedding(a: Prepared, x: Array, target: Array, *, margin: float) -> Array:
+    xp = a.xp
+    zero = xp.zeros_like(x)
+    # torch's composition and order: the margin term where target != 1 plus x where target != -1.
+    hinge = numerics.hinge(a.ops, margin - x, at_kink="slope")
+    return xp.where(target != 1, hinge, zero) + xp.where(target != -1, x, zero)

@@ -57,12 +57,14 @@ class Call:
     """The loss call in progress: its name, its array parameters' names, and
     what :func:`dispatch` ran (for planning)."""
 
-    __slots__ = ("name", "params", "ran")
+    __slots__ = ("name", "params", "ran", "options")
 
     def __init__(self, name: str, params: tuple[str, ...]):
         self.name = name
         self.params = params
         self.ran: tuple | None = None  # (kernel row, ops, arrays, options, output)
+        # 0-d array options (validate.number): (array, its ValueCheck)
+        self.options: list[tuple[Any, Any]] = []
 
 
 def current() -> Call:
@@ -127,13 +129,28 @@ def dispatch(a: Any, math: Callable[..., Any], options: dict[str, Any]) -> Any:
     accepting row, else ``math`` and :func:`reduce`. ``a`` is the
     :class:`~lossapi._core.prepare.Prepared` record."""
     call = current()
-    kernels = a.ops.kernels
-    row = kernels.get(call.name)
-    if row is not None and (row.when is None or row.when(a, options)):
+    if call.options:
+        options = _array_options(call, a, options)
+    row = a.ops.kernels.get(call.name)
+    if row is not None and a.keep is None and (row.when is None or row.when(a, options)) and not (
+            call.options and any(getattr(options.get(k), "ndim", None) == 0 for k in row.options)):
         return _run_kernel(call, row, a, options)
     for check in a.checks:
         check.run(a.ops)
-    return reduce(a.ops, math(a, *a.arrays, **options), a.reduction, a.out_dtype)
+    return reduce(a.ops, math(a, *a.arrays, **options), a.reduction, a.out_dtype, a.keep)
+
+
+def _array_options(call: Call, a: Any, options: dict[str, Any]) -> dict[str, Any]:
+    """Check the 0-d array options' values (where readable) and bring them
+    to the inputs' library and compute dtype. A kernel row does not run with
+    an array-valued option (its native kernel takes Python numbers)."""
+    ops = a.ops
+    converted = {}
+    for value, check in call.options:
+        check.run(ops)
+        x = ops.own(value)
+        converted[id(value)] = x if x.dtype == a.dtype else ops.xp.astype(x, a.dtype)
+    return {k: converted.get(id(val), val) for k, val in options.items()}
 
 
 def _run_kernel(call: Call, row: Kernel, a: Any, options: dict[str, Any]) -> Any:

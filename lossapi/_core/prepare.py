@@ -22,6 +22,9 @@ from . import validate as v
 from .loss import current, dispatch
 
 
+_NO_AXIS: Any = object()  # prepare(): an elementwise loss
+
+
 class Prepared(NamedTuple):
     """A loss call's validated inputs (immutable; a named tuple, which is
     built in a fraction of a frozen dataclass's time on every call).
@@ -36,6 +39,13 @@ class Prepared(NamedTuple):
       probs: :func:`classes` only: the target holds probabilities, not labels.
       checks: value checks (:class:`~lossapi._core.validate.ValueCheck`) for
         the dispatcher to run.
+      where: the caller's ``where=`` mask per input element (the first
+        array's shape, after any tuple of axes was flattened into ``axis``)
+        for a loss that reduces over ``axis``; None when every element of a
+        kept sample takes part. The math leaves masked elements out of its
+        reductions over ``axis``.
+      keep: one boolean per unreduced value (None: all kept); applied by
+        :func:`~lossapi._core.reduce.reduce`, not by the math.
     """
 
     ops: Ops
@@ -45,6 +55,8 @@ class Prepared(NamedTuple):
     axis: int | None = None
     probs: bool = False
     checks: tuple[v.ValueCheck, ...] = ()
+    where: Any = None
+    keep: Any = None
 
     @property
     def xp(self) -> Any:
@@ -92,18 +104,27 @@ def cast(ops: Ops, x: Any, dtype: Any, name: str) -> Any:
 
 
 def prepare(*arrays: Any, reduction: str, same_shape: bool = True, extra: Sequence[Any] = (),
-            names: Sequence[str] | None = None) -> Prepared:
+            names: Sequence[str] | None = None, where: Any = None, axis: Any = _NO_AXIS,
+            reshape: int | None = None, what: str = "inputs") -> Prepared:
     """Validate and cast arrays that pair up element by element.
 
     ``arrays[0]`` is the prediction (real floating); the others (None passes
     through) are cast to its compute dtype and, with ``same_shape``, must have
     its shape. ``extra`` arrays (weights, ...) only join the one-library check;
     validate them with :func:`weight` or :func:`class_weight`.
+
+    ``where``: the caller's mask. Without ``axis`` the loss is elementwise:
+    the mask broadcasts to the prediction's shape and becomes ``keep``. With
+    ``axis`` (an int or a tuple of ints; a tuple is moved to the end and
+    flattened into one axis, in the first ``reshape`` arrays, all of them by
+    default) the loss reduces over it: see :func:`masks`.
     """
     call = current()
     names = tuple(names or call.params)
     v.reduction(reduction)
-    ops = resolve(call.name, *arrays, *extra)
+    ops = resolve(call.name, *arrays, *extra, where)
+    if ops.adopts_numpy:
+        arrays = tuple(None if o is None else ops.own(o) for o in arrays)
     x = float_array(ops, arrays[0], names[0])
     out_dtype = x.dtype
     cdt = compute_dtype(ops, out_dtype)
@@ -118,7 +139,62 @@ def prepare(*arrays: Any, reduction: str, same_shape: bool = True, extra: Sequen
         if same_shape:
             v.same_shape(x, o, (names[0], name))
         out.append(cast(ops, o, cdt, name))
-    return Prepared(ops, out_dtype, reduction, tuple(out))
+    if axis is _NO_AXIS:
+        if where is None:
+            return Prepared(ops, out_dtype, reduction, tuple(out))
+        return Prepared(ops, out_dtype, reduction, tuple(out), keep=masks(ops, where, tuple(x.shape))[1])
+    axes = v.axis_or_axes(axis, x.ndim, what)
+    shape = tuple(x.shape)
+    element, keep = masks(ops, where, shape, axes)
+    n = len(out) if reshape is None else reshape
+    if len(axes) > 1:
+        out[:n] = [None if o is None else last_axis(ops, o, axes) for o in out[:n]]
+        element = None if element is None else last_axis(ops, element, axes)
+        ax = out[0].ndim - 1
+    else:
+        ax = axes[0]
+    return Prepared(ops, out_dtype, reduction, tuple(out), ax, where=element, keep=keep)
+
+
+def last_axis(ops: Any, x: Any, axes: tuple[int, ...]) -> Any:
+    """``x`` with ``axes`` moved to the end and flattened into one (how a
+    tuple of axes is reduced over: every reduction over the axis is then a
+    reduction over all of them)."""
+    xp = ops.xp
+    rest = [i for i in range(x.ndim) if i not in axes]
+    y = xp.permute_dims(x, (*rest, *axes))
+    return xp.reshape(y, (*(x.shape[i] for i in rest), -1))
+
+
+def masks(ops: Any, where: Any, shape: tuple, axes: tuple[int, ...] = ()) -> tuple[Any, Any]:
+    """The ``where=`` mask of a loss whose inputs have ``shape`` and whose
+    values reduce ``axes`` (none: an elementwise loss): ``(element, keep)``.
+
+    A mask of the per-sample shape (``shape`` without ``axes``) selects whole
+    samples: ``(None, where)``. Otherwise it must broadcast to ``shape``
+    (without growing it) and selects elements: ``(mask, any(mask over
+    axes))``, a sample with nothing left being dropped. None gives
+    ``(None, None)``.
+    """
+    if where is None:
+        return None, None
+    v.array("where", where)
+    where = ops.own(where)
+    if ops.kind(where.dtype) != "b":
+        raise v.BadType(f"where must be a boolean array, got dtype {where.dtype}")
+    wshape = tuple(where.shape)
+    sample = tuple(n for i, n in enumerate(shape) if i not in axes)
+    if axes and wshape == sample:
+        return None, where
+    xs = wshape
+    if not (len(xs) <= len(shape) and all(a in (1, b) for a, b in zip(xs[::-1], shape[::-1]))):
+        also = f" or the per-sample shape {sample}" if axes else ""
+        raise v.BadValue(f"where has shape {wshape}; it must broadcast to the input shape {shape}{also}")
+    xp = ops.xp
+    element = where if wshape == shape else xp.broadcast_to(where, shape)
+    if not axes:
+        return element, element
+    return element, xp.any(element, axis=axes)
 
 
 def weight(a: Prepared, w: Any, name: str) -> Any:
@@ -127,6 +203,7 @@ def weight(a: Prepared, w: Any, name: str) -> Any:
     if w is None:
         return None
     v.array(name, w)
+    w = a.ops.own(w)
     v.broadcasts_to(name, w, tuple(a.arrays[0].shape), current().params[0])
     return cast(a.ops, w, a.dtype, name)
 
@@ -136,6 +213,7 @@ def class_weight(a: Prepared, w: Any, name: str = "weight") -> Any:
     if w is None:
         return None
     v.array(name, w)
+    w = a.ops.own(w)
     num_classes = a.arrays[0].shape[a.axis]
     if tuple(w.shape) != (num_classes,):
         raise v.BadValue(f"{name} must have shape ({num_classes},), one value per class, got shape {tuple(w.shape)}")
@@ -145,23 +223,41 @@ def class_weight(a: Prepared, w: Any, name: str = "weight") -> Any:
 
 
 def classes(scores: Any, target: Any, *, axis: Any, reduction: str, probs: bool = False,
-            ignore_index: int | None = None, extra: Sequence[Any] = ()) -> Prepared:
+            ignore_index: int | None = None, extra: Sequence[Any] = (), where: Any = None) -> Prepared:
     """Validate class scores with integer labels (or, with ``probs=True``,
     floating class probabilities, told apart by dtype).
 
     Labels have the scores' shape without ``axis`` and stay as given; a value
     check that they lie in ``[0, C)`` (or equal ``ignore_index``) is attached.
-    Probabilities have the scores' shape and are cast to the compute dtype.
+    Probabilities have the scores' shape and are cast to the compute dtype;
+    with them ``axis`` may be a tuple of axes (moved to the end and flattened
+    into one). ``where``: per sample or per score, see :func:`masks`.
     """
     call = current()
     sname, tname = call.params[0], call.params[1]
     v.reduction(reduction)
     v.array(tname, target)
-    ops = resolve(call.name, scores, target, *extra)
+    ops = resolve(call.name, scores, target, *extra, where)
+    if ops.adopts_numpy:
+        scores, target = ops.own(scores), ops.own(target)
     float_array(ops, scores, sname)
     if scores.ndim == 0:
         raise v.BadValue(f"{sname} must have a class axis, got a 0-d array")
-    ax = v.axis(axis, scores.ndim, "scores")
+    axes = v.axis_or_axes(axis, scores.ndim, "scores")
+    if len(axes) > 1:
+        if not (probs and ops.kind(target.dtype) == "f"):
+            raise v.BadValue(f"axis {tuple(axis)} is a tuple of axes, which needs probability targets; integer "
+                             "class labels have one class axis (pass an int)")
+        if tuple(target.shape) != tuple(scores.shape):
+            raise v.BadValue(f"{sname} has shape {tuple(scores.shape)} but {tname} has shape "
+                             f"{tuple(target.shape)}; probability targets must have the shape of {sname}")
+        element, keep = masks(ops, where, tuple(scores.shape), axes)
+        scores, target = last_axis(ops, scores, axes), last_axis(ops, target, axes)
+        element = None if element is None else last_axis(ops, element, axes)
+        ax = scores.ndim - 1
+    else:
+        ax = axes[0]
+        element, keep = masks(ops, where, tuple(scores.shape), axes)
     out_dtype = scores.dtype
     cdt = compute_dtype(ops, out_dtype)
     if scores.dtype != cdt:
@@ -177,7 +273,7 @@ def classes(scores: Any, target: Any, *, axis: Any, reduction: str, probs: bool 
                 f"shape {tshape}; they must have shape {sample_shape}"
                 + (f", or {tname} must hold probabilities of shape {shape}" if probs else ""))
         check = v.label_range(target, shape[ax], ignore_index, tname)
-        return Prepared(ops, out_dtype, reduction, (scores, target), ax, False, (check,))
+        return Prepared(ops, out_dtype, reduction, (scores, target), ax, False, (check,), element, keep)
     if probs and tkind == "f":
         if tshape != shape:
             if tshape == sample_shape:
@@ -185,6 +281,7 @@ def classes(scores: Any, target: Any, *, axis: Any, reduction: str, probs: bool 
                                 f"(probability targets have the shape of {sname})")
             raise v.BadValue(f"{sname} has shape {shape} but {tname} has shape {tshape}; probability targets must "
                              f"have the shape of {sname}, integer class labels shape {sample_shape}")
-        return Prepared(ops, out_dtype, reduction, (scores, cast(ops, target, cdt, tname)), ax, True)
+        return Prepared(ops, out_dtype, reduction, (scores, cast(ops, target, cdt, tname)), ax, True, (), element,
+                        keep)
     kinds = "integer class labels or floating class probabilities" if probs else "integer class labels"
     raise v.BadType(f"{tname} must hold {kinds}, got dtype {target.dtype}")

@@ -47,11 +47,31 @@ def reduction(value: Any) -> str:
 
 
 def number(name: str, value: Any, *, low: float | None = None, high: float | None = None,
-           low_open: bool = False, high_open: bool = False) -> float:
-    """A real Python number within [low, high] (or the open ends), as float."""
+           low_open: bool = False, high_open: bool = False) -> Any:
+    """A real number within [low, high] (or the open ends): a Python number
+    (returned as float) or a 0-d array (returned as it is).
+
+    A 0-d array option (a value passed through ``jax.jit`` or ``jax.vmap``, a
+    learnable ``torch.nn.Parameter``) is registered with the loss call in
+    progress: the dispatcher converts it to the inputs' library and compute
+    dtype, and checks its value against the same bounds where the value can
+    be read (concrete, not traced)."""
+    if is_array(value):
+        return _number_array(name, value, low, high, low_open, high_open)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise BadType(f"{name} must be a real number, got {type(value).__name__}")
-    v = float(value)
+        raise BadType(f"{name} must be a real number or a 0-d array, got {type(value).__name__}")
+    return _in_bounds(name, float(value), low, high, low_open, high_open)
+
+
+def static_number(name: str, value: Any, why: str, **bounds: Any) -> float:
+    """:func:`number` for an option that selects a formula (a Python number
+    only; ``why`` says what it selects)."""
+    if is_array(value):
+        raise BadType(f"{name} must be a Python number ({why}), got an array")
+    return number(name, value, **bounds)
+
+
+def _in_bounds(name: str, v: float, low: float | None, high: float | None, low_open: bool, high_open: bool) -> float:
     if math.isnan(v):
         raise BadValue(f"{name} must not be NaN")
     if low is not None and (v < low or (low_open and v == low)):
@@ -61,7 +81,29 @@ def number(name: str, value: Any, *, low: float | None = None, high: float | Non
     return v
 
 
-def positive(name: str, value: Any) -> float:
+def _number_array(name: str, value: Any, low: float | None, high: float | None, low_open: bool,
+                  high_open: bool) -> Any:
+    from .loss import current
+
+    if value.ndim != 0:
+        raise BadValue(f"{name} must be a real number or a 0-d array, got an array of shape {tuple(value.shape)}")
+
+    def run(ops: Any) -> None:
+        if ops.kind(value.dtype) not in ("f", "i"):
+            raise BadType(f"{name} must be a real number or a real 0-d array, got dtype {value.dtype}")
+        if not ops.option_readable(value):
+            return
+        try:
+            v = float(value)
+        except RuntimeError:  # torch.func.vmap: a batched value cannot be read
+            return
+        _in_bounds(name, v, low, high, low_open, high_open)
+
+    current().options.append((value, ValueCheck("options", run)))
+    return value
+
+
+def positive(name: str, value: Any) -> Any:
     return number(name, value, low=0.0, low_open=True)
 
 
@@ -122,6 +164,16 @@ def axes(value: Any, ndim: int, what: str = "inputs") -> tuple[int, ...]:
     if len(set(out)) != len(out):
         raise BadValue(f"axis {value!r} repeats an axis")
     return tuple(out)
+
+
+def axis_or_axes(value: Any, ndim: int, what: str = "inputs") -> tuple[int, ...]:
+    """An int or a non-empty tuple/list of ints, as a tuple of distinct
+    non-negative axes (one for an int)."""
+    if isinstance(value, (tuple, list)):
+        if not value:
+            raise BadValue(f"axis must be an int or a non-empty tuple of ints, got {value!r}")
+        return axes(value, ndim, what)
+    return (_index(value, ndim, what, f"axis must be an int or a tuple of ints, got {type(value).__name__}"),)
 
 
 # --- arrays --------------------------------------------------------------------

@@ -97,6 +97,7 @@ class Ops:
     stop_gradient: Callable[..., Any]
     relu: Callable[..., Any]
     sigmoid_cross_entropy: Callable[..., Any]
+    scan: Callable[..., Any]  # carry-scan over a leading axis (see _generic.scan)
 
     def __init__(self, name: str, xp: Any):
         self.name = name
@@ -115,7 +116,28 @@ class Ops:
         # Whether an array's values can be read without a device sync or
         # breaking a trace (for value checks such as label ranges).
         self.values_readable: Callable[[Any], bool] = getattr(native, "values_readable", _never)
+        # Whether a 0-d option array's value can be read to check it (not a
+        # tracer, not lazy): every backend but those whose module says not.
+        self.option_readable: Callable[[Any], bool] = getattr(native, "option_readable", _always)
+        # NumPy arrays next to this backend's arrays are taken as the
+        # library takes them (JAX, Dask): converted by ``own``.
+        self.adopts_numpy = name in _ADOPT_NUMPY
         self._kinds: dict[Any, str] = {}
+
+    def own(self, x: Any) -> Any:
+        """``x`` as an array of this backend: a NumPy array next to JAX or
+        Dask arrays is converted as ``jax.numpy`` / ``dask.array`` convert it;
+        an array of any other library is a ``TypeError`` (raised by the loss
+        with its name: see :func:`lossapi._core.loss.loss`)."""
+        name = _backend_name(x)
+        if name == self.name:
+            return x
+        if name == "numpy" and self.adopts_numpy:
+            return self.xp.asarray(x)
+        from .._core.validate import BadType
+
+        raise BadType(f"inputs come from different array libraries: {self.name} and {name} "
+                      f"({type(x).__module__}.{type(x).__qualname__}); pass arrays of one library")
 
     def kind(self, dtype: Any) -> str:
         """``dtype``'s kind: "f" real floating, "c" complex, "i" integral,
@@ -147,6 +169,15 @@ PRIMITIVES = tuple(Ops.__annotations__)
 
 def _never(x: Any) -> bool:
     return False
+
+
+def _always(x: Any) -> bool:
+    return True
+
+
+# Backends that take NumPy arrays (and Python scalars) next to their own, as
+# their libraries do; the others (torch, CuPy, array-api-strict) are strict.
+_ADOPT_NUMPY = frozenset(("jax", "dask"))
 
 
 def _native_module(name: str):
@@ -205,11 +236,13 @@ def resolve(loss: str, *arrays: Any) -> Ops:
             names.setdefault(_backend_name(a), type(a))
         except Exception:  # pragma: no cover - defensive
             names.setdefault("generic", type(a))
+    if len(names) == 2 and "numpy" in names and not _ADOPT_NUMPY.isdisjoint(names):
+        del names["numpy"]  # taken as jax.numpy / dask.array take NumPy arrays: see Ops.own
     if len(names) > 1:
         desc = " and ".join(f"{n} ({t.__module__}.{t.__qualname__})" for n, t in names.items())
         raise TypeError(f"{loss}: inputs come from different array libraries: {desc}; pass arrays of one library")
     (name,) = names
-    arrs = [a for a in arrays if a is not None and not isinstance(a, (int, float, bool))]
+    arrs = [a for a in arrays if a is not None and not isinstance(a, (int, float, bool)) and _backend_name(a) in names]
     try:
         xp = c.array_namespace(*arrs)
     except TypeError as e:

@@ -6,6 +6,11 @@ import jax
 import jax.numpy as jnp
 
 
+def option_readable(x):
+    """A 0-d option's value is checked unless it is traced (jit, vmap, grad)."""
+    return not isinstance(x, jax.core.Tracer)
+
+
 def logsumexp(xp, x, axis=-1, keepdims=False):
     return jax.nn.logsumexp(x, axis=axis, keepdims=keepdims)
 
@@ -45,6 +50,12 @@ def relu(xp, x):
     return jax.nn.relu(x)  # a max that XLA fuses into reductions; derivative 0 at 0
 
 
+def scan(xp, fn, init, xs):
+    # One compiled loop body: the trace and the compile time do not grow with
+    # the length (the generic Python loop unrolls it under jit).
+    return jax.lax.scan(fn, init, xs)
+
+
 PRIMITIVES = {
     "logsumexp": logsumexp,
     "log_softmax": log_softmax,
@@ -55,4 +66,5 @@ PRIMITIVES = {
     "matmul": matmul,
     "stop_gradient": stop_gradient,
     "relu": relu,
+    "scan": scan,
 }

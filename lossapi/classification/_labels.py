@@ -49,8 +49,9 @@ class _Labels:
             loss = xp.where(self.keep, loss, 0.0)
         return xp.where(self.valid, loss, math.nan)
 
-    def count(self, ops: Any, dtype: Any) -> Array:
-        return ops.xp.sum(ops.xp.astype(self.keep, dtype))
+    def weights(self, ops: Any, dtype: Any) -> Array:
+        """1 for a counted sample, 0 for an ignored one (the mean's denominator)."""
+        return ops.xp.astype(self.keep, dtype)
 
 
 def _class_values(ops: Any, w: Array, safe: Array) -> Array:
@@ -68,8 +69,8 @@ def _along(ops: Any, w: Array, axis: int, ndim: int) -> Array:
 
 def _ce_from_labels(ops: Any, nll_y: Array, smooth_terms: Callable[[], Array] | None, weight: Array | None,
                     smoothing: float, lab: _Labels) -> tuple[Array, Array | None, Array | None]:
-    """Per-sample torch cross-entropy, masked, and the mean's denominator
-    (None for a plain mean). Returns (loss, denom, wy).
+    """Per-sample torch cross-entropy, masked, and each sample's share of the
+    mean's denominator (None for a plain mean). Returns (loss, weights, wy).
 
     ``nll_y`` is ``-log p[y]`` at the safe labels; ``smooth_terms()`` gives
     ``1/C * sum_c w[c] * (-log p[c])`` per sample and is called only when
@@ -84,9 +85,9 @@ def _ce_from_labels(ops: Any, nll_y: Array, smooth_terms: Callable[[], Array] | 
         loss = (1.0 - smoothing) * loss + smoothing * smooth_terms()
     loss = lab.finish(ops, loss)
     if wy is not None:
-        denom = xp.sum(xp.where(lab.keep, wy, 0.0))  # torch: sum of the non-ignored targets' weights
+        denom = xp.where(lab.keep, wy, 0.0)  # torch: sum of the non-ignored targets' weights
     elif lab.ignoring:
-        denom = lab.count(ops, loss.dtype)
+        denom = lab.weights(ops, loss.dtype)
     else:
         denom = None
     return loss, denom, wy
@@ -119,6 +120,6 @@ def _multiclass_options(weight: Any, ignore_index: Any, label_smoothing: Any,
     return ignore_index, v.number("label_smoothing", label_smoothing, low=0.0, high=1.0)
 
 
-def _mean(loss: Array, denom: Array | None) -> Any:
-    """``loss`` whose mean divides by ``denom`` (None: a plain mean)."""
-    return loss if denom is None else Mean(loss, denom)
+def _mean(loss: Array, weights: Array | None) -> Any:
+    """``loss`` whose mean divides by ``sum(weights)`` (None: a plain mean)."""
+    return loss if weights is None else Mean(loss, weights)

@@ -212,7 +212,7 @@ def _focal(a: Prepared, logits: Array, target: Array, *, gamma: float, alpha: Ar
     if alpha is not None:
         out = _class_values(ops, alpha, lab.safe) * out
     out = lab.finish(ops, out)
-    return _mean(out, lab.count(ops, out.dtype) if lab.ignoring else None)
+    return _mean(out, lab.weights(ops, out.dtype) if lab.ignoring else None)
 
 
 _FORMS = ("crammer_singer", "weston_watkins")
@@ -221,7 +221,7 @@ _FORMS = ("crammer_singer", "weston_watkins")
 @loss
 def multiclass_hinge(scores: Array, target: Array, /, *, margin: float = 1.0,
                      form: Literal["crammer_singer", "weston_watkins"] = "crammer_singer", axis: int = -1,
-                     reduction: Reduction = "mean") -> Array:
+                     p: Literal[1, 2] = 1, weight: Array | None = None, reduction: Reduction = "mean") -> Array:
     """Multiclass hinge loss for integer labels, in either classic form.
 
     With ``s`` the scores and ``y`` the label:
@@ -237,12 +237,22 @@ def multiclass_hinge(scores: Array, target: Array, /, *, margin: float = 1.0,
     Crammer-Singer; the sum is the Weston-Watkins form, and the names here
     follow the literature. The subgradient at each kink is 0.
 
+    ``p`` and ``weight`` are torch's ``multi_margin_loss`` options, with the
+    same meaning in both forms: ``p=2`` squares each hinge term (every
+    ``max(0, ...)`` above; Crammer-Singer has one per sample), and the class
+    weight ``weight[y]`` of the sample's label multiplies its loss. The mean
+    stays a plain mean over samples, as in torch (not divided by the sum of
+    the weights, unlike :func:`cross_entropy`). With them the Weston-Watkins
+    form is ``C`` times torch's ``multi_margin_loss(p=p, weight=weight)``.
+
     Args:
       scores: raw scores, floating, classes on ``axis``.
       target: integer labels, ``scores``' shape without ``axis``.
       margin: required margin, >= 0.
       form: "crammer_singer" or "weston_watkins".
       axis: the class axis.
+      p: 1 (the hinge) or 2 (the squared hinge).
+      weight: optional ``[C]`` class weights (``weight[y]`` scales a sample).
       reduction: "mean", "sum" or "none" (one value per sample).
 
     Returns:
@@ -258,27 +268,43 @@ def multiclass_hinge(scores: Array, target: Array, /, *, margin: float = 1.0,
       >>> s, y = np.array([[2.0, 1.5, 0.0]]), np.array([0])
       >>> float(lossapi.multiclass_hinge(s, y)), float(lossapi.multiclass_hinge(s, y, form="weston_watkins"))
       (0.5, 0.5)
+      >>> float(lossapi.multiclass_hinge(s, y, p=2, weight=np.array([2.0, 1.0, 1.0])))
+      0.5
     """
     margin = v.number("margin", margin, low=0.0)
     v.choice("form", form, _FORMS)
-    a = classes(scores, target, axis=axis, reduction=reduction)
-    return a.run(_multiclass_hinge, axis=a.axis, margin=margin, form=form)
+    if v.number("p", p) not in (1.0, 2.0):
+        raise v.BadValue(f"p must be 1 or 2, got {p!r}")
+    v.array_or_none("weight", weight)
+    a = classes(scores, target, axis=axis, reduction=reduction, extra=(weight,))
+    w = class_weight(a, weight, "weight")
+    return a.run(_multiclass_hinge, axis=a.axis, margin=margin, form=form, p=int(p), weight=w)
 
 
-def _multiclass_hinge(a: Prepared, s: Array, target: Array, *, axis: int, margin: float, form: str) -> Array:
+def _multiclass_hinge(a: Prepared, s: Array, target: Array, *, axis: int, margin: float, form: str, p: int,
+                      weight: Array | None) -> Array:
     ops, xp = a.ops, a.xp
     num_classes = s.shape[axis]
     lab = _Labels(ops, target, num_classes, None)
     sy = xp.expand_dims(_gather(ops, s, lab.safe, axis), axis=axis)
     if form == "weston_watkins":
-        d = (s - sy) + margin  # exactly `margin` at j == y, whose term (margin) is removed below
-        out = xp.sum(numerics.hinge(ops, d, at_kink="zero"), axis=axis) - margin
+        d = (s - sy) + margin  # exactly `margin` at j == y, whose term (margin ** p) is removed below
+        h = numerics.hinge(ops, d, at_kink="zero")
+        if p == 2:
+            m = xp.full((), margin, dtype=s.dtype, device=a.device)  # margin as the j == y term holds it
+            out = xp.sum(h * h, axis=axis) - m * m
+        else:
+            out = xp.sum(h, axis=axis) - margin
     else:
         shape = [1] * s.ndim
         shape[axis] = num_classes
         index = xp.reshape(xp.arange(num_classes, dtype=target.dtype, device=a.device), tuple(shape))
         others = xp.where(index == xp.expand_dims(lab.safe, axis=axis), -math.inf, s)
         out = numerics.hinge(ops, margin + xp.max(others, axis=axis) - xp.squeeze(sy, axis=axis), at_kink="zero")
+        if p == 2:
+            out = out * out
+    if weight is not None:
+        out = _class_values(ops, weight, lab.safe) * out
     return lab.finish(ops, out)
 
 
