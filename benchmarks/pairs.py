@@ -56,6 +56,13 @@ SHAPES: dict[str, dict[str, tuple[int, ...]]] = {
     "lists": {"tiny": (4, 5), "small": (8, 10), "quick": (1024, 64), "large": (65536, 64), "gpu": (1048576, 64)},
     # one score per sample: 4.2M samples.
     "vec": {"tiny": (20,), "small": (80,), "quick": (65536,), "large": (4194304,), "gpu": (67108864,)},
+    # multi-label margins (N, C): every listed class against every class, O(N C^2) work (1M pairs per
+    # 64 rows of 128 classes): 65536 x 128 = 8.4M scores.
+    "multilabel": {"tiny": (4, 5), "small": (8, 10), "quick": (1024, 32), "large": (65536, 128),
+                   "gpu": (262144, 128)},
+    # CTC (batch, frames, classes, labels): the issue's 32 x 500 x 64 with 100 labels.
+    "ctc": {"tiny": (2, 12, 5, 4), "small": (4, 24, 8, 6), "quick": (8, 100, 32, 20), "large": (32, 500, 64, 100),
+            "gpu": (32, 500, 64, 100)},
 }
 
 # Peer libraries and the array library lossapi runs on for each.
@@ -268,6 +275,46 @@ def _relevance(rng, shape):
     return [rng.standard_normal(shape), rng.integers(0, 5, shape).astype(np.float64)]
 
 
+def _distances_signed(rng, shape):
+    return [np.abs(rng.standard_normal(shape)) * 2, np.where(rng.random(shape) < 0.5, -1.0, 1.0)]
+
+
+def _label_lists(rng, shape):
+    # Each row lists up to a quarter of the classes (distinct), padded with -1.
+    n, c = shape
+    k = rng.integers(0, max(2, c // 4) + 1, n)
+    order = np.argsort(rng.random(shape), axis=1)
+    return [rng.standard_normal(shape), np.where(np.arange(c) < k[:, None], order, -1)]
+
+
+def _ctc_inputs(rng, shape):
+    # Logits, labels 1..C-1 (0 is the blank), 90-100% of the frames and
+    # 50-100% of the labels used; T >= 2S + 1 keeps every sample feasible.
+    n, t, c, s = shape
+    return [rng.standard_normal((n, t, c)), rng.integers(1, c, (n, s)),
+            rng.integers(max(2 * s + 1, t - t // 10), t + 1, n), rng.integers(s // 2, s + 1, n)]
+
+
+def _after_log_softmax(lib, fn):
+    """``fn(log_softmax(logits), *rest)``: both sides of a CTC pair take
+    logits, so their gradients (with respect to the logits) compare; torch's
+    and optax's gradients with respect to log-probabilities are those of the
+    logits under a log_softmax, not lossapi's derivative of the value."""
+    if lib == "torch":
+        import torch
+
+        log_softmax = functools.partial(torch.log_softmax, dim=-1)
+    else:
+        import jax
+
+        log_softmax = jax.nn.log_softmax
+
+    def f(logits, *rest):
+        return fn(log_softmax(logits), *rest)
+
+    return f
+
+
 def _trailing_class_axis(args):
     # optax.dice_loss takes [..., classes]; one class -> sigmoid of the logits.
     return [a[..., None] for a in args]
@@ -335,7 +382,30 @@ def _torch_pairs() -> list[Pair]:
              lambda L: L.cosine_proximity, _peer(T, "cosine_proximity"), grad=(0, 1)))
     add(Pair("margin_ranking", T, "F.margin_ranking_loss (margin=0)", "vec", _rank,
              lambda L: L.margin_ranking, _peer(T, "margin_ranking"), grad=(0, 1)))
+    add(Pair("hinge_embedding", T, "F.hinge_embedding_loss (margin=1)", "ew", _distances_signed,
+             lambda L: L.hinge_embedding, _peer(T, "hinge_embedding")))
+    add(Pair("multilabel_margin", T, "F.multilabel_margin_loss", "multilabel", _label_lists,
+             lambda L: L.multilabel_margin, _peer(T, "multilabel_margin")))
+    add(Pair("multilabel_soft_margin", T, "F.multilabel_soft_margin_loss", "ew", _logits_binary,
+             lambda L: L.multilabel_soft_margin, _peer(T, "multilabel_soft_margin")))
+    add(Pair("triplet", T, "F.triplet_margin_with_distance_loss (L1 distance, margin=1)", "emb", _triplet,
+             lambda L: _p(L.triplet, distance=_L1), _peer(T, "triplet", distance=_L1), grad=(0, 1, 2),
+             variant="distance",
+             note="both sides call the same L1 distance function (array-api-compat's namespace lookup and "
+                  "three array operations per call)"))
+    add(Pair("multiclass_hinge", T, "C * F.multi_margin_loss (p=2, margin=1)", "softmax", _logits_int,
+             lambda L: _p(L.multiclass_hinge, form="weston_watkins", p=2),
+             _peer(T, "multiclass_hinge", form="weston_watkins", p=2), variant="weston_watkins_p2",
+             note="torch's multi_margin_loss divides the Weston-Watkins sum by C: the peer's scalar is multiplied by C"))
+    add(Pair("ctc", T, "F.ctc_loss(log_softmax(logits).transpose(0, 1), ...), mean", "ctc", _ctc_inputs,
+             lambda L: _after_log_softmax("torch", L.ctc),
+             lambda m: _after_log_softmax("torch", peers.bind("torch", "ctc")),
+             note="both sides take logits and apply log_softmax inside the timed call (gradients are compared "
+                  "with respect to the logits); the peer transposes to torch's [T, N, C]"))
     return P
+
+
+_L1 = peers.Distance("l1")
 
 
 def _peer(lib: str, loss: str, **options):
@@ -403,6 +473,10 @@ def _optax_pairs() -> list[Pair]:
              peer_prep=_trailing_class_axis,
              note="lossapi side is tversky(sigmoid(logits), ...), the sigmoid inside its call; the peer gets "
                   "[N, pixels, 1] views (one class: sigmoid)"))
+    add(Pair("ctc", OPT, "optax.ctc_loss(logits, paddings, labels, paddings), torch's mean", "ctc", _ctc_inputs,
+             lambda L: _after_log_softmax("jax", L.ctc), _peer(OPT, "ctc"),
+             note="optax takes logits (its own log_softmax) and paddings, made from the lengths inside its call; "
+                  "lossapi side is ctc(log_softmax(logits), ...), the log_softmax inside its call"))
     return P
 
 

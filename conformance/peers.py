@@ -132,18 +132,23 @@ def _t_nll(*, axis=-1, weight=None, ignore_index=None, reduction="mean"):
     return lambda log_probs, target: nll(_classes_to_1(log_probs, axis), target.long())
 
 
-def _t_multiclass_hinge(*, margin=1.0, form="crammer_singer", axis=-1, reduction="mean"):
+def _t_multiclass_hinge(*, margin=1.0, form="crammer_singer", axis=-1, p=1, weight=None, reduction="mean"):
     if form != "weston_watkins" or axis not in (-1,):
         raise Unsupported("torch multi_margin_loss is the Weston-Watkins sum (divided by C), classes last")
-    mm = _F().multi_margin_loss
+    mm = functools.partial(_F().multi_margin_loss, p=p, margin=margin, weight=weight)
 
     def f(scores, labels):
         c = scores.shape[-1]
         if reduction != "none" and scores.ndim <= 2:  # torch's own reduction, times C
-            return mm(scores, labels.long(), margin=margin, reduction=reduction) * c
-        per = mm(scores.reshape(-1, c), labels.reshape(-1).long(), margin=margin, reduction="none")
+            return mm(scores, labels.long(), reduction=reduction) * c
+        per = mm(scores.reshape(-1, c), labels.reshape(-1).long(), reduction="none")
         return _reduced(lambda: per.reshape(labels.shape) * c, reduction)()
     return f
+
+
+def _t_multilabel_margin(*, reduction="mean"):
+    mm = _F().multilabel_margin_loss
+    return lambda scores, target: mm(scores, target.long(), reduction=reduction)
 
 
 def _t_kl(*, axis=-1, reduction="mean", log=False):
@@ -158,10 +163,34 @@ def _t_kl(*, axis=-1, reduction="mean", log=False):
     return f
 
 
-def _t_triplet(*, squared=False, **options):
+def _t_triplet(*, squared=False, distance=None, **options):
     if squared:
         raise Unsupported("squared distances")
-    return _partial(_F().triplet_margin_loss, **options)
+    if distance is None:
+        return _partial(_F().triplet_margin_loss, **options)
+    # triplet_margin_with_distance_loss: p and eps belong to the p-norm distance it replaces.
+    p, eps = options.pop("p", 2.0), options.pop("eps", 1e-6)
+    if p != 2.0 or eps != 1e-6:
+        raise Unsupported(f"p={p!r}, eps={eps!r} with a distance function")
+    return _partial(_F().triplet_margin_with_distance_loss, distance_function=distance, **options)
+
+
+class Distance(str):
+    """A distance for ``triplet(distance=...)`` checks, named so that reports
+    can store the option (a ``str``: its name) and callable on the arrays of
+    any array-API library (through array-api-compat): ``"l1"`` is
+    ``sum |x - y|``, ``"cosine"`` ``1 - cos(x, y)``, along the last axis."""
+
+    def __call__(self, x, y):
+        import array_api_compat
+
+        xp = array_api_compat.array_namespace(x, y)
+        if self == "l1":
+            return xp.sum(xp.abs(x - y), axis=-1)
+        if self == "cosine":
+            dot, xx, yy = (xp.sum(u * w, axis=-1) for u, w in ((x, y), (x, x), (y, y)))
+            return 1.0 - dot / xp.sqrt(xx * yy)
+        raise ValueError(f"unknown distance {str(self)!r}")
 
 
 def _t_cosine_proximity(*, axis=-1, reduction="mean"):
@@ -181,6 +210,16 @@ def _tv_binary_focal(*, gamma=2.0, alpha=None, reduction="mean"):
     return _partial(sigmoid_focal_loss, alpha=-1 if alpha is None else alpha, gamma=gamma, reduction=reduction)
 
 
+def _t_ctc(*, blank=0, zero_infinity=False, reduction="mean"):
+    # torch takes [T, N, C]; its gradient with respect to log_probs is
+    # exp(log_probs) - occupancy (that of the logits under a log_softmax), so
+    # the checks below compare values only (tests/test_ctc.py compares
+    # gradients with respect to logits).
+    ctc = _partial(_F().ctc_loss, blank=blank, zero_infinity=zero_infinity, reduction=reduction)
+    return lambda log_probs, labels, input_lengths, label_lengths: ctc(
+        log_probs.transpose(0, 1), labels, input_lengths, label_lengths)
+
+
 TORCH: dict[str, Callable[..., Callable[..., Any]]] = {
     "mse": _direct("mse_loss"),
     "mae": _direct("l1_loss"),
@@ -197,15 +236,37 @@ TORCH: dict[str, Callable[..., Callable[..., Any]]] = {
     "kl_divergence": _t_kl,
     "kl_divergence_log": functools.partial(_t_kl, log=True),
     "triplet": _t_triplet,
+    "hinge_embedding": _direct("hinge_embedding_loss"),
+    "multilabel_margin": _t_multilabel_margin,
+    "multilabel_soft_margin": _direct("multilabel_soft_margin_loss"),
     "cosine_embedding": _direct("cosine_embedding_loss"),
     "cosine_proximity": _t_cosine_proximity,
     "margin_ranking": _direct("margin_ranking_loss"),
     # log1p(exp(-y s)) as written: inf (and a NaN gradient) once -y s > ~88 in
     # float32, ~709 in float64, where lossapi's softplus form stays finite.
     "soft_margin": _direct("soft_margin_loss"),
+    "ctc": _t_ctc,
 }
 
-TORCHVISION: dict[str, Callable[..., Callable[..., Any]]] = {"binary_focal": _tv_binary_focal}
+def _tv_box(name: str) -> Callable[..., Callable[..., Any]]:
+    """A torchvision.ops box IoU loss (boxes (x1, y1, x2, y2) on the last axis)."""
+    def make(*, eps=1e-7, reduction="mean"):
+        from torchvision import ops
+
+        if name == "complete_box_iou_loss" and not (isinstance(eps, float) and eps == 1e-7):
+            # torchvision 0.29 uses eps only in alpha's denominator, 1e-7 in
+            # the DIoU part; lossapi uses eps in every denominator.
+            raise Unsupported(f"eps={eps!r}: torchvision's complete_box_iou_loss keeps 1e-7 in its DIoU part")
+        return _partial(getattr(ops, name), eps=eps, reduction=reduction)
+    return make
+
+
+TORCHVISION: dict[str, Callable[..., Callable[..., Any]]] = {
+    "binary_focal": _tv_binary_focal,
+    "giou": _tv_box("generalized_box_iou_loss"),
+    "diou": _tv_box("distance_box_iou_loss"),
+    "ciou": _tv_box("complete_box_iou_loss"),
+}
 
 
 # =============================================================================
@@ -266,8 +327,8 @@ def _o_bce_logits(*, weight=None, pos_weight=None, reduction="mean"):
     return _reduced(_ox().sigmoid_binary_cross_entropy, reduction)
 
 
-def _o_triplet(*, margin=1.0, p=2.0, eps=1e-6, swap=False, squared=False, reduction="mean"):
-    _no(swap=swap, squared=squared)
+def _o_triplet(*, margin=1.0, p=2.0, eps=1e-6, swap=False, squared=False, distance=None, reduction="mean"):
+    _no(swap=swap, squared=squared, distance=distance)
     if eps != 0.0:
         # optax adds eps to the sum of powers, torch to every difference.
         raise Unsupported("eps placement differs from torch's; only eps=0 maps")
@@ -367,6 +428,26 @@ def _o_tversky(*, alpha=0.5, beta=0.5, gamma=1.0, smooth=1e-6, axis=None, reduct
     return _o_overlap(smooth, axis, alpha, beta, gamma, reduction)
 
 
+def _o_ctc(*, blank=0, zero_infinity=False, reduction="mean"):
+    """optax's ctc_loss on log-probabilities (its log_softmax leaves them as
+    they are) with paddings from the lengths; torch's "mean" (each loss over
+    its label length, at least 1). Feasible samples only: optax gives an
+    impossible one a large finite loss (about 1e5 per missing frame)."""
+    if zero_infinity:
+        raise Unsupported("zero_infinity: optax has no infinite losses to zero")
+    ox, jnp = _ox(), _jnp()
+
+    def per(log_probs, labels, input_lengths, label_lengths):
+        t, s = log_probs.shape[1], labels.shape[1]
+        frame_pad = (jnp.arange(t)[None, :] >= input_lengths[:, None]).astype(log_probs.dtype)
+        label_pad = (jnp.arange(s)[None, :] >= label_lengths[:, None]).astype(log_probs.dtype)
+        return ox.ctc_loss(log_probs, frame_pad, labels, label_pad, blank_id=blank)
+
+    if reduction == "mean":
+        return lambda lp, lab, il, ll: jnp.mean(per(lp, lab, il, ll) / jnp.maximum(ll, 1).astype(lp.dtype))
+    return _reduced(per, reduction)
+
+
 OPTAX: dict[str, Callable[..., Callable[..., Any]]] = {
     "mse": _optax("squared_error"),
     "huber": _optax("huber_loss"),
@@ -386,6 +467,7 @@ OPTAX: dict[str, Callable[..., Callable[..., Any]]] = {
     "jaccard": _o_jaccard,
     "tversky": _o_tversky,
     "listnet": _o_listnet,
+    "ctc": _o_ctc,
 }
 
 ADAPTERS: dict[str, dict[str, Callable[..., Callable[..., Any]]]] = {
@@ -466,8 +548,22 @@ def _draw(rng, spec):
         return rng.poisson(3.0, size=spec[1]).astype(np.float64)
     if kind == "positive":
         return rng.uniform(0.2, 2.0, size=spec[1])
+    if kind == "ctc_labels":  # ("ctc_labels", (N, S), C): classes 1..C-1 (0 is the blank)
+        return rng.integers(1, spec[2], size=spec[1]).astype(np.int64)
+    if kind == "lengths":  # ("lengths", (N,), lo, hi): integers in [lo, hi]
+        return rng.integers(spec[2], spec[3] + 1, size=spec[1]).astype(np.int64)
+    if kind == "boxes":  # ("boxes", shape): valid (x1, y1, x2, y2) boxes of shape (*shape, 4)
+        xy = rng.uniform(0.0, 6.0, size=(*spec[1], 2))
+        return np.concatenate([xy, xy + rng.uniform(0.5, 4.0, size=(*spec[1], 2))], axis=-1)
     if kind == "group_labels":  # ("group_labels", n)
         return np.arange(spec[1]).astype(np.int64) % 3
+    if kind == "label_lists":  # ("label_lists", (N, C)): distinct classes per row, padded with -1 (some empty)
+        n, c = spec[1]
+        out = np.full((n, c), -1, dtype=np.int64)
+        for i in range(n):
+            k = int(rng.integers(0, c + 1)) if i else 0
+            out[i, :k] = rng.permutation(c)[:k]
+        return out
     raise ValueError(kind)
 
 
@@ -541,6 +637,18 @@ CHECKS: list[PeerCheck] = [
               [("scores", _normal((N, C))), ("labels", ("labels", (N,), C))], {"form": "weston_watkins", "margin": 0.5}),
     PeerCheck("multiclass_hinge-cs", "multiclass_hinge", [("scores", _normal((N, C))), ("labels", ("labels", (N,), C))],
               {"form": "crammer_singer", "margin": 1.0}, libs=("optax",)),
+    PeerCheck("multiclass_hinge-ww-p2-weight", "multiclass_hinge",
+              [("scores", _normal((N, C))), ("labels", ("labels", (N,), C))], {"form": "weston_watkins", "p": 2},
+              option_arrays={"weight": ("positive", (C,))}),
+    PeerCheck("multiclass_hinge-ww-m0.5-weight", "multiclass_hinge",
+              [("scores", _normal((N, C))), ("labels", ("labels", (N,), C))], {"form": "weston_watkins", "margin": 0.5},
+              option_arrays={"weight": ("positive", (C,))}),
+    PeerCheck("multilabel_margin", "multilabel_margin", [("scores", _normal((N, C))), ("target", ("label_lists", (N, C)))]),
+    PeerCheck("multilabel_soft_margin", "multilabel_soft_margin",
+              [("logits", _normal((N, C), 2)), ("target", ("binary", (N, C)))]),
+    PeerCheck("multilabel_soft_margin-weight-soft", "multilabel_soft_margin",
+              [("logits", _normal((N, C), 2)), ("target", ("uniform", (N, C), 0.0, 1.0))],
+              option_arrays={"weight": ("positive", (C,))}),
     PeerCheck("binary_focal", "binary_focal", [("logits", _normal((4, 5), 2)), ("target", ("binary", (4, 5)))],
               {"gamma": 2.0, "alpha": 0.25}, libs=("optax", "torchvision")),
     PeerCheck("binary_focal-noalpha", "binary_focal", [("logits", _normal((4, 5), 2)), ("target", ("binary", (4, 5)))],
@@ -559,6 +667,16 @@ CHECKS: list[PeerCheck] = [
               {"margin": 0.5, "p": 1.0, "swap": True}, grad=(0, 1, 2)),
     PeerCheck("triplet-eps0", "triplet", [("a", _normal((5, 4))), ("p", _normal((5, 4))), ("n", _normal((5, 4)))],
               {"margin": 2.0, "eps": 0.0}, libs=("torch", "optax"), grad=(0, 1, 2)),
+    PeerCheck("triplet-distance-l1", "triplet", [("a", _normal((5, 4))), ("p", _normal((5, 4))), ("n", _normal((5, 4)))],
+              {"margin": 1.0, "distance": Distance("l1")}, grad=(0, 1, 2)),
+    PeerCheck("triplet-distance-cosine-swap", "triplet",
+              [("a", _normal((5, 4))), ("p", _normal((5, 4))), ("n", _normal((5, 4)))],
+              {"margin": 0.5, "swap": True, "distance": Distance("cosine")}, grad=(0, 1, 2)),
+    PeerCheck("hinge_embedding", "hinge_embedding", [("x", _normal((6, 5))), ("target", ("pm1", (6, 5)))],
+              {"margin": 1.0}),
+    PeerCheck("hinge_embedding-m0.5-other-targets", "hinge_embedding",
+              [("x", _normal((6, 5))), ("target", ("labels", (6, 5), 3))], {"margin": 0.5},
+              note="integer targets 0, 1, 2: torch adds both terms for targets other than +-1"),
     PeerCheck("cosine_embedding", "cosine_embedding", [("x1", _normal((6, 4))), ("x2", _normal((6, 4))),
                                                        ("y", ("pm1", (6,)))], {"margin": 0.1}, grad=(0, 1)),
     PeerCheck("cosine_proximity", "cosine_proximity", [("x1", _normal((6, 4))), ("x2", _normal((6, 4)))],
@@ -574,11 +692,31 @@ CHECKS: list[PeerCheck] = [
               {"smooth": 1e-3, "axis": -1}, libs=("optax",)),
     PeerCheck("tversky-axis-1", "tversky", [("probs", ("uniform", (3, 6), 0.05, 0.95)), ("target", ("binary", (3, 6)))],
               {"smooth": 1e-3, "axis": -1, "alpha": 0.3, "beta": 0.7, "gamma": 1.0}, libs=("optax",)),
+    # --- detection (independent random boxes: some pairs overlap, some do not)
+    PeerCheck("giou", "giou", [("boxes1", ("boxes", (8,))), ("boxes2", ("boxes", (8,)))], libs=("torchvision",),
+              grad=(0, 1)),
+    PeerCheck("giou-eps-lead", "giou", [("boxes1", ("boxes", (2, 4))), ("boxes2", ("boxes", (2, 4)))],
+              {"eps": 1e-3}, libs=("torchvision",), grad=(0, 1)),
+    PeerCheck("diou", "diou", [("boxes1", ("boxes", (8,))), ("boxes2", ("boxes", (8,)))], libs=("torchvision",),
+              grad=(0, 1)),
+    PeerCheck("diou-eps-lead", "diou", [("boxes1", ("boxes", (2, 4))), ("boxes2", ("boxes", (2, 4)))],
+              {"eps": 1e-3}, libs=("torchvision",), grad=(0, 1)),
+    PeerCheck("ciou", "ciou", [("boxes1", ("boxes", (8,))), ("boxes2", ("boxes", (8,)))], libs=("torchvision",),
+              grad=(0, 1), note="torchvision computes alpha under no_grad; lossapi holds it constant too"),
     # --- ranking
     PeerCheck("margin_ranking", "margin_ranking", [("s1", _normal((8,))), ("s2", _normal((8,))), ("y", ("pm1", (8,)))],
               {"margin": 0.2}, grad=(0, 1)),
     PeerCheck("listnet", "listnet", [("scores", _normal((4, 6))), ("relevance", ("uniform", (4, 6), 0.0, 3.0))],
               libs=("optax",)),
+    # --- sequence (values only: see _t_ctc; T >= 2S + 1, so every sample is feasible)
+    PeerCheck("ctc", "ctc", [("log_probs", ("log_probs", (4, 12, 5))), ("labels", ("ctc_labels", (4, 5), 5)),
+                             ("input_lengths", ("lengths", (4,), 11, 12)), ("label_lengths", ("lengths", (4,), 0, 5))],
+              libs=("torch", "optax"), grad=(), note="gradients differ by exp(log_probs): see _t_ctc"),
+    # few frames for the labels: impossible samples zeroed (the seed draws some, and some feasible ones)
+    PeerCheck("ctc-zero_infinity", "ctc",
+              [("log_probs", ("log_probs", (6, 5, 4))), ("labels", ("ctc_labels", (6, 3), 4)),
+               ("input_lengths", ("lengths", (6,), 0, 5)), ("label_lengths", ("lengths", (6,), 0, 3))],
+              {"zero_infinity": True}, grad=(), note="gradients differ by exp(log_probs): see _t_ctc"),
 ]
 
 

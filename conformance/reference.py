@@ -28,14 +28,20 @@ __all__ = [
     # classification
     "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "nll",
     "binary_focal", "focal", "hinge", "squared_hinge", "multiclass_hinge", "poly1", "soft_margin",
+    "multilabel_margin", "multilabel_soft_margin",
     # divergence
     "kl_divergence", "kl_divergence_log", "js_divergence", "gaussian_kl", "vae_loss",
     # embedding
     "contrastive", "triplet", "batch_triplet", "cosine_embedding", "cosine_proximity", "nt_xent", "circle",
+    "hinge_embedding",
     # segmentation
     "dice", "jaccard", "tversky",
+    # detection
+    "giou", "diou", "ciou",
     # ranking
     "margin_ranking", "ranknet", "listnet", "listmle", "approx_ndcg",
+    # sequence
+    "ctc",
 ]
 
 
@@ -294,9 +300,12 @@ def soft_margin(scores, target, *, reduction="mean"):
     return _reduce(np.logaddexp(0.0, -_f(target) * _f(scores)), reduction)
 
 
-def multiclass_hinge(scores, target, *, margin=1.0, form="crammer_singer", axis=-1, reduction="mean"):
-    """Weston-Watkins: sum_{j != y} max(0, m - s_y + s_j).
-    Crammer-Singer: max(0, max_{j != y} (m + s_j) - s_y)."""
+def multiclass_hinge(scores, target, *, margin=1.0, form="crammer_singer", axis=-1, p=1, weight=None,
+                     reduction="mean"):
+    """Weston-Watkins: sum_{j != y} max(0, m - s_y + s_j)^p.
+    Crammer-Singer: max(0, max_{j != y} (m + s_j) - s_y)^p.
+    Each sample's loss times weight[y] (torch's multi_margin_loss); "mean"
+    is the plain mean over samples."""
     s = _classes_last(scores, axis)
     lab = _labels(target)
     per = np.zeros(lab.shape)
@@ -304,12 +313,42 @@ def multiclass_hinge(scores, target, *, margin=1.0, form="crammer_singer", axis=
         row, y = s[idx], int(lab[idx])
         others = [row[j] for j in range(row.shape[-1]) if j != y]
         if form == "weston_watkins":
-            per[idx] = sum(max(0.0, margin - row[y] + sj) for sj in others)
+            per[idx] = sum(max(0.0, margin - row[y] + sj) ** p for sj in others)
         elif form == "crammer_singer":
-            per[idx] = max(0.0, max(margin + sj for sj in others) - row[y]) if others else 0.0
+            per[idx] = max(0.0, max(margin + sj for sj in others) - row[y]) ** p if others else 0.0
         else:
             raise ValueError(form)
+        if weight is not None:
+            per[idx] *= _f(weight)[y]
     return _reduce(per, reduction)
+
+
+def multilabel_margin(scores, target, *, reduction="mean"):
+    """torch's multilabel_margin_loss on [..., C] (classes last): with J the
+    entries of the sample's target before its first -1 (with repeats),
+    sum_{j in J} sum_{i not in J} max(0, 1 - (x_j - x_i)) / C."""
+    x, t = _f(scores), np.asarray(target).astype(np.int64)
+    c = x.shape[-1]
+    per = np.zeros(x.shape[:-1])
+    for idx in np.ndindex(per.shape):
+        listed = []
+        for k in range(c):
+            if t[idx][k] == -1:
+                break
+            listed.append(int(t[idx][k]))
+        others = [i for i in range(c) if i not in listed]
+        per[idx] = sum(max(0.0, 1.0 - (x[idx][j] - x[idx][i])) for j in listed for i in others) / c
+    return _reduce(per, reduction)
+
+
+def multilabel_soft_margin(logits, target, *, weight=None, reduction="mean"):
+    """torch's multilabel_soft_margin_loss: mean over the classes (last axis)
+    of -w (t log sigmoid(x) + (1 - t) log sigmoid(-x))."""
+    x, t = _f(logits), _f(target)
+    loss = -(t * _log_sigmoid(x) + (1.0 - t) * _log_sigmoid(-x))
+    if weight is not None:
+        loss = loss * _f(weight)
+    return _reduce(np.mean(loss, axis=-1), reduction)
 
 
 def poly1(logits, target, *, epsilon=1.0, axis=-1, weight=None, ignore_index=None, label_smoothing=0.0,
@@ -448,11 +487,20 @@ def contrastive(x1, x2, similar, *, margin=1.0, reduction="mean"):
 
 
 def triplet(anchor, positive, negative, *, margin=1.0, p=2.0, eps=1e-6, swap=False, squared=False,
-            reduction="mean"):
-    d_ap = pairwise_distance(anchor, positive, p, eps)
-    d_an = pairwise_distance(anchor, negative, p, eps)
+            distance=None, reduction="mean"):
+    """max(0, d(a, p) - d(a, n) + margin), d the p-norm pairwise distance, or
+    the given ``distance(x, y)`` (torch's triplet_margin_with_distance_loss;
+    here called on float64 NumPy arrays)."""
+    if distance is None:
+        def dist(x, y):
+            return pairwise_distance(x, y, p, eps)
+    else:
+        def dist(x, y):
+            return _f(distance(_f(x), _f(y)))
+    d_ap = dist(anchor, positive)
+    d_an = dist(anchor, negative)
     if swap:
-        d_an = np.minimum(d_an, pairwise_distance(positive, negative, p, eps))
+        d_an = np.minimum(d_an, dist(positive, negative))
     if squared:
         d_ap, d_an = d_ap ** 2, d_an ** 2
     return _reduce(np.maximum(0.0, d_ap - d_an + margin), reduction)
@@ -517,6 +565,21 @@ def cosine_proximity(x1, x2, *, axis=-1, reduction="mean"):
     """-cos(x1, x2) along ``axis`` (torch's cosine_similarity, eps 1e-8)."""
     x1, x2 = np.moveaxis(_f(x1), axis, -1), np.moveaxis(_f(x2), axis, -1)
     return _reduce(-_cos(x1, x2), reduction)
+
+
+def hinge_embedding(x, target, *, margin=1.0, reduction="mean"):
+    """torch's hinge_embedding_loss, elementwise: x where target == 1,
+    max(0, margin - x) where target == -1, and their sum for any other target."""
+    x, t = _f(x), _f(target)
+    per = np.zeros(x.shape)
+    for idx in np.ndindex(x.shape):
+        v = 0.0
+        if t[idx] != 1:
+            v += max(0.0, margin - x[idx])
+        if t[idx] != -1:
+            v += x[idx]
+        per[idx] = v
+    return _reduce(per, reduction)
 
 
 def _nt_xent_one(z1, z2, temperature):
@@ -668,6 +731,144 @@ def approx_ndcg(scores, relevance, *, temperature=1.0, axis=-1, reduction="mean"
     """ApproxNDCG (Qin et al. 2010): 1 - DCG / IDCG with each item's rank
     replaced by 1 + sum_{j != i} sigmoid((s_j - s_i) / temperature); gains 2^r - 1."""
     return _per_list(lambda a, b: _approx_ndcg_one(a, b, temperature), scores, relevance, axis, reduction)
+
+
+# =============================================================================
+# Sequence
+# =============================================================================
+
+def _ctc_one(lp, seq, blank):
+    """log p(seq | lp) for one sample, lp [T, C] its used frames: the forward
+    (alpha) recursion of Graves et al. 2006 over seq with a blank before,
+    between and after its labels, in log space."""
+    ext = [blank]
+    for c in seq:
+        ext += [c, blank]
+    size, frames = len(ext), lp.shape[0]
+    if frames == 0:
+        return 0.0 if size == 1 else -math.inf  # only the empty sequence fits no frames
+    alpha = [-math.inf] * size
+    alpha[0] = lp[0, ext[0]]
+    if size > 1:
+        alpha[1] = lp[0, ext[1]]
+    for t in range(1, frames):
+        new = [-math.inf] * size
+        for s in range(size):
+            terms = [alpha[s]]
+            if s >= 1:
+                terms.append(alpha[s - 1])
+            if s >= 2 and ext[s] != blank and ext[s] != ext[s - 2]:
+                terms.append(alpha[s - 2])
+            finite = [a for a in terms if a > -math.inf]
+            if finite:
+                top = max(finite)
+                new[s] = top + math.log(sum(math.exp(a - top) for a in finite)) + lp[t, ext[s]]
+        alpha = new
+    ends = [a for a in alpha[-2:] if a > -math.inf] if size > 1 else [a for a in alpha if a > -math.inf]
+    if not ends:
+        return -math.inf
+    top = max(ends)
+    return top + math.log(sum(math.exp(a - top) for a in ends))
+
+
+def ctc(log_probs, labels, input_lengths, label_lengths, *, blank=0, zero_infinity=False, reduction="mean"):
+    """Connectionist temporal classification (Graves et al. 2006), torch's
+    ctc_loss batch first: per sample -log p(labels[n, :label_lengths[n]])
+    over the first input_lengths[n] frames of log_probs [N, T, C]; inf where
+    no alignment exists (0 with zero_infinity); negative values (rounding)
+    are 0. "mean" divides each loss by max(label length, 1), then averages."""
+    lp = _f(log_probs)
+    n = lp.shape[0]
+    out = np.zeros(n)
+    for i in range(n):
+        frames, length = int(input_lengths[i]), int(label_lengths[i])
+        seq = [int(c) for c in np.asarray(labels)[i, :length]]
+        nll = -_ctc_one(lp[i, :frames], seq, blank)
+        if math.isinf(nll) and zero_infinity:
+            nll = 0.0
+        out[i] = max(nll, 0.0)
+    if reduction == "mean":
+        return np.asarray(np.mean(out / np.maximum(np.asarray(label_lengths, dtype=np.float64), 1.0)))
+    return _reduce(out, reduction)
+
+
+# =============================================================================
+# Detection: box pairs (x1, y1, x2, y2) on the last axis, one value per pair
+# (torchvision.ops' box IoU losses; a "mean" over no boxes is 0, as there)
+# =============================================================================
+
+def _per_box_pair(one, boxes1, boxes2, reduction, *extra):
+    b1, b2 = _f(boxes1), _f(boxes2)
+    out = np.zeros(b1.shape[:-1])
+    for idx in np.ndindex(out.shape):
+        out[idx] = one(*b1[idx], *b2[idx], *(e[idx] for e in extra))
+    if reduction == "mean" and out.size == 0:
+        return np.asarray(0.0)
+    return _reduce(out, reduction)
+
+
+def _box_geometry(x1, y1, x2, y2, u1, v1, u2, v2):
+    """(intersection area, union area, enclosing box width, height)."""
+    ow, oh = min(x2, u2) - max(x1, u1), min(y2, v2) - max(y1, v1)
+    inter = ow * oh if ow > 0 and oh > 0 else 0.0
+    union = (x2 - x1) * (y2 - y1) + (u2 - u1) * (v2 - v1) - inter
+    return inter, union, max(x2, u2) - min(x1, u1), max(y2, v2) - min(y1, v1)
+
+
+def _giou_one(x1, y1, x2, y2, u1, v1, u2, v2, eps):
+    inter, union, cw, ch = _box_geometry(x1, y1, x2, y2, u1, v1, u2, v2)
+    return 1.0 - inter / (union + eps) + (cw * ch - union) / (cw * ch + eps)
+
+
+def giou(boxes1, boxes2, *, eps=1e-7, reduction="mean"):
+    """Generalized IoU loss (Rezatofighi et al. 2019) as torchvision writes it:
+    1 - I / (U + eps) + (|C| - U) / (|C| + eps), C the smallest enclosing box."""
+    return _per_box_pair(lambda *b: _giou_one(*b, eps), boxes1, boxes2, reduction)
+
+
+def _diou_one(x1, y1, x2, y2, u1, v1, u2, v2, eps):
+    inter, union, cw, ch = _box_geometry(x1, y1, x2, y2, u1, v1, u2, v2)
+    d2 = ((x1 + x2) / 2 - (u1 + u2) / 2) ** 2 + ((y1 + y2) / 2 - (v1 + v2) / 2) ** 2
+    return 1.0 - inter / (union + eps) + d2 / (cw**2 + ch**2 + eps)
+
+
+def diou(boxes1, boxes2, *, eps=1e-7, reduction="mean"):
+    """Distance IoU loss (Zheng et al. 2020): 1 - I / (U + eps) + d^2 / (c^2 + eps),
+    d the distance between the centres, c the enclosing box's diagonal."""
+    return _per_box_pair(lambda *b: _diou_one(*b, eps), boxes1, boxes2, reduction)
+
+
+def _aspect_angle(w, h):
+    """atan(w / h); at h == 0 its limit from h > 0 (sign(w) pi/2), 0 for a point."""
+    if h != 0:
+        return math.atan(w / h)
+    return math.copysign(math.pi / 2, w) if w != 0 else 0.0
+
+
+def _ciou_v_alpha(x1, y1, x2, y2, u1, v1, u2, v2, eps):
+    inter, union, _, _ = _box_geometry(x1, y1, x2, y2, u1, v1, u2, v2)
+    v = 4.0 / math.pi**2 * (_aspect_angle(u2 - u1, v2 - v1) - _aspect_angle(x2 - x1, y2 - y1)) ** 2
+    return v, v / (1.0 - inter / (union + eps) + v + eps)
+
+
+def ciou_alpha(boxes1, boxes2, *, eps=1e-7):
+    """CIoU's weight alpha = v / (1 - IoU + v + eps) of each box pair."""
+    return _per_box_pair(lambda *b: _ciou_v_alpha(*b, eps)[1], boxes1, boxes2, "none")
+
+
+def ciou(boxes1, boxes2, *, eps=1e-7, reduction="mean", alpha=None):
+    """Complete IoU loss (Zheng et al. 2020): the DIoU loss + alpha v, with
+    v = 4/pi^2 (atan(w2/h2) - atan(w1/h1))^2 and alpha = v / (1 - IoU + v + eps)
+    (eps in every denominator).
+
+    ``alpha`` (one value per pair) holds alpha fixed: torchvision and lossapi
+    treat it as a constant for the gradient, so finite differences of this
+    function with ``alpha=ciou_alpha(...)`` at a point give their gradient."""
+    def one(x1, y1, x2, y2, u1, v1, u2, v2, fixed=None):
+        v, a = _ciou_v_alpha(x1, y1, x2, y2, u1, v1, u2, v2, eps)
+        return _diou_one(x1, y1, x2, y2, u1, v1, u2, v2, eps) + (a if fixed is None else fixed) * v
+    extra = (_f(alpha),) if alpha is not None else ()
+    return _per_box_pair(one, boxes1, boxes2, reduction, *extra)
 
 
 # =============================================================================

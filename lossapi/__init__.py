@@ -5,13 +5,15 @@ array-api-strict, ...) and returns an array of that library, dtype and device.
 This module only re-exports the families.
 """
 
-from . import classification, divergence, embedding, ranking, regression, segmentation
+from . import classification, detection, divergence, embedding, ranking, regression, segmentation, sequence
 from .classification import *  # noqa: F403
+from .detection import *  # noqa: F403
 from .divergence import *  # noqa: F403
 from .embedding import *  # noqa: F403
 from .ranking import *  # noqa: F403
 from .regression import *  # noqa: F403
 from .segmentation import *  # noqa: F403
+from .sequence import *  # noqa: F403
 
 __version__ = "0.1.0"
 
@@ -22,6 +24,8 @@ FAMILIES = {
     "embedding": tuple(embedding.__all__),
     "segmentation": tuple(segmentation.__all__),
     "ranking": tuple(ranking.__all__),
+    "detection": tuple(detection.__all__),
+    "sequence": tuple(sequence.__all__),
 }
 
 __all__ = [name for names in FAMILIES.values() for name in names]

@@ -19,7 +19,7 @@ from typing import Any, Literal, NamedTuple
 from ._core import numerics
 from ._core import validate as v
 from ._core.loss import loss
-from ._core.prepare import Prepared, prepare
+from ._core.prepare import Prepared, masks, prepare
 from ._core.types import Array, Reduction
 
 __all__ = [
@@ -32,7 +32,8 @@ __all__ = [
 
 
 @loss
-def kl_divergence(p: Array, q: Array, /, *, axis: int = -1, reduction: Reduction = "mean") -> Array:
+def kl_divergence(p: Array, q: Array, /, *, axis: int | tuple[int, ...] = -1,
+        where: Array | None = None, reduction: Reduction = "mean") -> Array:
     """Kullback-Leibler divergence KL(p ‖ q) between probability vectors.
 
     ``KL(p ‖ q) = sum_k p_k * (log p_k - log q_k)`` along ``axis``.
@@ -70,8 +71,8 @@ def kl_divergence(p: Array, q: Array, /, *, axis: int = -1, reduction: Reduction
       >>> np.round(lossapi.kl_divergence(p, q, reduction="none"), 4)
       array([0.1438, 0.6931])
     """
-    a = prepare(p, q, reduction=reduction)
-    return a.run(_kl_divergence, axis=v.axis(axis, a.arrays[0].ndim))
+    a = prepare(p, q, reduction=reduction, where=where, axis=axis)
+    return a.run(_kl_divergence, axis=a.axis)
 
 
 def _kl_divergence(a: Prepared, p: Array, q: Array, *, axis: int) -> Array:
@@ -80,7 +81,7 @@ def _kl_divergence(a: Prepared, p: Array, q: Array, *, axis: int) -> Array:
     # overflow of p / q. Double where: where p == 0 the logs see 1 (finite
     # gradients, 0 log 0 = 0 even where q == 0). The outer where (the value is
     # already 0 there) lets XLA fuse the whole term into one loop.
-    zero = p == 0
+    zero = p == 0 if a.where is None else (p == 0) | ~a.where  # a masked element counts as p == 0
     one = xp.ones_like(p)
     terms = xp.where(zero, xp.zeros_like(p),
                      p * (xp.log(xp.where(zero, one, p)) - xp.log(xp.where(zero, one, q))))
@@ -88,7 +89,8 @@ def _kl_divergence(a: Prepared, p: Array, q: Array, *, axis: int) -> Array:
 
 
 @loss
-def kl_divergence_log(log_p: Array, log_q: Array, /, *, axis: int = -1, reduction: Reduction = "mean") -> Array:
+def kl_divergence_log(log_p: Array, log_q: Array, /, *, axis: int | tuple[int, ...] = -1,
+        where: Array | None = None, reduction: Reduction = "mean") -> Array:
     """KL(p ‖ q) from log-probabilities ``log_p`` and ``log_q``.
 
     ``sum_k exp(log_p_k) * (log_p_k - log_q_k)`` along ``axis``. The
@@ -118,8 +120,8 @@ def kl_divergence_log(log_p: Array, log_q: Array, /, *, axis: int = -1, reductio
       >>> round(float(lossapi.kl_divergence_log(log_p, log_q)), 4)
       0.1438
     """
-    a = prepare(log_p, log_q, reduction=reduction)
-    return a.run(_kl_divergence_log, axis=v.axis(axis, a.arrays[0].ndim))
+    a = prepare(log_p, log_q, reduction=reduction, where=where, axis=axis)
+    return a.run(_kl_divergence_log, axis=a.axis)
 
 
 def _kl_divergence_log(a: Prepared, log_p: Array, log_q: Array, *, axis: int) -> Array:
@@ -128,6 +130,8 @@ def _kl_divergence_log(a: Prepared, log_p: Array, log_q: Array, *, axis: int) ->
     # p == 0 entries see finite stand-ins and are then replaced by 0. A NaN
     # log_p is not == -inf and propagates.
     absent = log_p == -math.inf
+    if a.where is not None:  # a masked element counts as p == 0
+        absent = absent | ~a.where
     zero = xp.zeros_like(log_p)
     lp = xp.where(absent, zero, log_p)
     lq = xp.where(absent, zero, log_q)
@@ -136,7 +140,8 @@ def _kl_divergence_log(a: Prepared, log_p: Array, log_q: Array, *, axis: int) ->
 
 
 @loss
-def js_divergence(p: Array, q: Array, /, *, axis: int = -1, reduction: Reduction = "mean") -> Array:
+def js_divergence(p: Array, q: Array, /, *, axis: int | tuple[int, ...] = -1,
+        where: Array | None = None, reduction: Reduction = "mean") -> Array:
     """Jensen-Shannon divergence between probability vectors.
 
     ``JS(p, q) = 0.5 KL(p ‖ m) + 0.5 KL(q ‖ m)`` with ``m = (p + q) / 2``,
@@ -162,12 +167,15 @@ def js_divergence(p: Array, q: Array, /, *, axis: int = -1, reduction: Reduction
       >>> round(float(lossapi.js_divergence(np.array([1.0, 0.0]), np.array([0.0, 1.0]))), 6)
       0.693147
     """
-    a = prepare(p, q, reduction=reduction)
-    return a.run(_js_divergence, axis=v.axis(axis, a.arrays[0].ndim))
+    a = prepare(p, q, reduction=reduction, where=where, axis=axis)
+    return a.run(_js_divergence, axis=a.axis)
 
 
 def _js_divergence(a: Prepared, p: Array, q: Array, *, axis: int) -> Array:
-    ops = a.ops
+    ops, xp = a.ops, a.xp
+    if a.where is not None:  # masked elements count as p == q == 0
+        p = xp.where(a.where, p, xp.zeros_like(p))
+        q = xp.where(a.where, q, xp.zeros_like(q))
     m = 0.5 * (p + q)
     # xlogy keeps 0 log 0 = 0 with finite gradients (also where m == 0).
     terms = ops.xlogy(p, p) + ops.xlogy(q, q) - ops.xlogy(p, m) - ops.xlogy(q, m)
@@ -180,7 +188,8 @@ def _gaussian_kl_terms(xp: Any, mu: Array, log_var: Array) -> Array:
 
 
 @loss
-def gaussian_kl(mu: Array, log_var: Array, /, *, axis: int = -1, reduction: Reduction = "mean") -> Array:
+def gaussian_kl(mu: Array, log_var: Array, /, *, axis: int | tuple[int, ...] = -1,
+        where: Array | None = None, reduction: Reduction = "mean") -> Array:
     """KL(N(mu, diag(exp(log_var))) ‖ N(0, I)) in closed form, the VAE prior term.
 
     ``0.5 * sum_j (mu_j**2 + exp(log_var_j) - log_var_j - 1)`` over the latent
@@ -207,12 +216,12 @@ def gaussian_kl(mu: Array, log_var: Array, /, *, axis: int = -1, reduction: Redu
       >>> round(float(lossapi.gaussian_kl(mu, log_var)), 4)
       0.6534
     """
-    a = prepare(mu, log_var, reduction=reduction)
-    return a.run(_gaussian_kl, axis=v.axis(axis, a.arrays[0].ndim))
+    a = prepare(mu, log_var, reduction=reduction, where=where, axis=axis)
+    return a.run(_gaussian_kl, axis=a.axis)
 
 
 def _gaussian_kl(a: Prepared, mu: Array, log_var: Array, *, axis: int) -> Array:
-    return a.xp.sum(_gaussian_kl_terms(a.xp, mu, log_var), axis=axis)
+    return a.sum(_gaussian_kl_terms(a.xp, mu, log_var), axis=axis)
 
 
 class VAELoss(NamedTuple):
@@ -232,7 +241,8 @@ def _per_sample_sum(xp: Any, x: Array) -> Array:
 
 @loss
 def vae_loss(recon: Array, x: Array, mu: Array, log_var: Array, /, *, beta: float = 1.0,
-             reconstruction: Literal["bce", "mse"] = "bce", reduction: Reduction = "mean") -> VAELoss:
+             reconstruction: Literal["bce", "mse"] = "bce", where: Array | None = None,
+             reduction: Reduction = "mean") -> VAELoss:
     """The (beta-)VAE loss: reconstruction plus ``beta`` times the prior KL.
 
     Per sample (axis 0 is the batch):
@@ -287,6 +297,9 @@ def vae_loss(recon: Array, x: Array, mu: Array, log_var: Array, /, *, beta: floa
             f"recon has shape {tuple(recon.shape)} and mu has shape {tuple(mu.shape)}; "
             "both need the same batch size along axis 0"
         )
+    if where is not None:  # per sample ([batch]) or per element of x (its reconstruction terms)
+        a = a._replace(**dict(zip(("where", "keep"), masks(a.ops, where, tuple(recon.shape),
+                                                           tuple(range(1, recon.ndim))))))
     return a.run(_vae_loss, beta=beta, reconstruction=reconstruction)
 
 
@@ -301,6 +314,8 @@ def _vae_loss(a: Prepared, recon: Array, x: Array, mu: Array, log_var: Array, *,
     else:
         r = recon - x
         rec = r * r
+    if a.where is not None:
+        rec = xp.where(a.where, rec, xp.zeros_like(rec))
     rec = _per_sample_sum(xp, rec)
     kl = _per_sample_sum(xp, _gaussian_kl_terms(xp, mu, log_var))
     return VAELoss(total=rec + beta * kl, reconstruction=rec, kl=kl)

@@ -22,7 +22,7 @@ from typing import Any, Literal
 from ._core import numerics
 from ._core import validate as v
 from ._core.loss import loss
-from ._core.prepare import Prepared, prepare
+from ._core.prepare import Prepared, masks, prepare
 from ._core.reduce import Mean
 from ._core.types import Array, Reduction
 
@@ -77,30 +77,64 @@ def _take_last(ops: Any, x: Array, idx: Array) -> Array:
     return ops.take_along_axis(x, idx, axis=-1)[..., 0]
 
 
-def _prepare_batch(embeddings: Array, labels: Array, reduction: str) -> Prepared:
+def _prepare_batch(embeddings: Array, labels: Array, reduction: str, where: Any) -> tuple[Prepared, Any]:
     """The batch losses' embeddings ``[..., N, D]`` and their ``[..., N]``
-    labels (any dtype that supports ``==``: checked, never cast)."""
-    a = prepare(embeddings, reduction=reduction, extra=(labels,))
+    labels (any dtype that supports ``==``: checked, never cast), and the
+    ``where=`` mask, one value per embedding."""
+    a = prepare(embeddings, reduction=reduction, extra=(labels, where))
     v.min_ndim(a.arrays[0], "embeddings", 2, "[..., N, D]")
     v.array("labels", labels)
+    labels = a.ops.own(labels)
     v.per_pair(labels, a.arrays[0], ("labels", "embeddings"))
-    return a
+    return a, labels, _batch_mask(a, where)
+
+
+def _batch_mask(a: Prepared, where: Any) -> Any:
+    """A batch loss's ``where=``: one boolean per embedding (``[..., N]``). A
+    masked embedding is neither an anchor nor a candidate; the math applies
+    it (the values are per anchor or per triple, not per embedding)."""
+    e = a.arrays[0]
+    element, keep = masks(a.ops, where, tuple(e.shape), (e.ndim - 1,))
+    if element is not None:
+        raise v.BadValue(f"where has shape {tuple(where.shape)}; a batch loss takes one value per embedding, "
+                         f"shape {tuple(e.shape[:-1])}")
+    return keep
+
+
+def _pair_mask(w: Any) -> Any:
+    """``[..., N, N]``: both members of a pair are kept (None: no mask)."""
+    return None if w is None else w[..., :, None] & w[..., None, :]
 
 
 # --- pair and triplet losses --------------------------------------------------
 
-def _pairs(x1: Array, x2: Array, y: Array, y_name: str, reduction: str) -> Prepared:
-    """Two ``[..., D]`` embeddings of equal shapes and one value per pair."""
-    a = prepare(x1, x2, y, reduction=reduction, same_shape=False)
+def _pairs(x1: Array, x2: Array, y: Array, y_name: str, reduction: str, where: Any) -> Prepared:
+    """Two ``[..., D]`` embeddings of equal shapes and one value per pair;
+    ``where=`` per pair ``[...]`` or per feature ``[..., D]`` (a masked
+    feature is left out of every distance and dot product)."""
+    a = prepare(x1, x2, y, reduction=reduction, same_shape=False, extra=(where,))
     x1, x2, y = a.arrays
     v.same_shape(x1, x2, ("x1", "x2"))
     v.min_ndim(x1, "x1", 1, "[..., D]")
     v.per_pair(y, x1, (y_name, "x1"))
-    return a
+    if where is None:
+        return a
+    element, keep = masks(a.ops, where, tuple(x1.shape), (x1.ndim - 1,))
+    return a._replace(where=element, keep=keep)
+
+
+def _features(a: Prepared, *xs: Array) -> tuple[Array, ...]:
+    """The arrays with the features ``where=`` masks set to 0 (so every sum
+    over the feature axis leaves them out)."""
+    if a.where is None:
+        return xs
+    xp = a.xp
+    return tuple(xp.where(a.where, x, xp.zeros_like(x)) for x in xs)
 
 
 @loss
 def contrastive(x1: Array, x2: Array, similar: Array, /, *, margin: float = 1.0,
+                where: Array | None = None,
                 reduction: Reduction = "mean") -> Array:
     """Contrastive loss for pairs of embeddings (Hadsell et al.).
 
@@ -136,12 +170,12 @@ def contrastive(x1: Array, x2: Array, similar: Array, /, *, margin: float = 1.0,
       array([12.5  ,  0.125])
     """
     margin = v.positive("margin", margin)
-    return _pairs(x1, x2, similar, "similar", reduction).run(_contrastive, margin=margin)
+    return _pairs(x1, x2, similar, "similar", reduction, where).run(_contrastive, margin=margin)
 
 
 def _contrastive(a: Prepared, x1: Array, x2: Array, similar: Array, *, margin: float) -> Array:
     ops, xp = a.ops, a.xp
-    r = x1 - x2
+    (r,) = _features(a, x1 - x2)
     sq = xp.sum(r * r, axis=-1)  # d**2 directly: exact and smooth at d == 0
     hinge = numerics.hinge(ops, margin - ops.norm(r, axis=-1), at_kink="zero")
     return 0.5 * (similar * sq + (1.0 - similar) * hinge * hinge)
@@ -217,7 +251,7 @@ def triplet(anchor: Array, positive: Array, negative: Array, /, *, margin: float
             raise v.BadType(f"distance must be None or a callable (x, y) -> one distance per vector, "
                             f"got {type(distance).__name__}")
         builtin = (("p", p, 2.0), ("eps", eps, 1e-6), ("squared", squared, False))
-        changed = [f"{k}={val!r}" for k, val, default in builtin if val != default]
+        changed = [f"{k}={val!r}" for k, val, default in builtin if v.is_array(val) or val != default]
         if changed:
             raise v.BadValue(f"{', '.join(changed)} cannot be combined with distance: p, eps and squared shape the "
                              "built-in p-norm distance, which distance replaces (write them into distance)")
@@ -289,7 +323,8 @@ def _distance_matrix(a: Prepared, e: Array, p: float, squared: bool) -> Array:
 @loss
 def batch_triplet(embeddings: Array, labels: Array, /, *, margin: float = 1.0,
                   mining: Literal["all", "batch_hard", "semi_hard"] = "batch_hard", p: float = 2.0,
-                  squared: bool = False, reduction: Reduction = "mean") -> Array:
+                  squared: bool = False, where: Array | None = None,
+                  reduction: Reduction = "mean") -> Array:
     """Triplet loss with online mining inside a labelled batch.
 
     Distances ``D[i, j] = ||e_i - e_j||_p`` (squared with ``squared=True``) for
@@ -351,17 +386,20 @@ def batch_triplet(embeddings: Array, labels: Array, /, *, margin: float = 1.0,
     v.choice("mining", mining, ("all", "batch_hard", "semi_hard"))
     p = v.positive("p", p)
     squared = v.flag("squared", squared)
-    a = _prepare_batch(embeddings, labels, reduction)
-    return a.run(_batch_triplet, labels=labels, margin=margin, mining=mining, p=p, squared=squared)
+    a, labels, w = _prepare_batch(embeddings, labels, reduction, where)
+    return a.run(_batch_triplet, labels=labels, margin=margin, mining=mining, p=p, squared=squared, keep=w)
 
 
 def _batch_triplet(a: Prepared, e: Array, *, labels: Array, margin: float, mining: str, p: float,
-                   squared: bool) -> Mean:
+                   squared: bool, keep: Array | None) -> Mean:
     ops, xp = a.ops, a.xp
     d = _distance_matrix(a, e, p, squared)
     same = labels[..., :, None] == labels[..., None, :]
     pos = same & ~_eye(a, e.shape[-2])
     neg = ~same
+    if keep is not None:
+        both = _pair_mask(keep)
+        pos, neg = pos & both, neg & both
     has_neg = xp.any(neg, axis=-1)
     below = xp.full_like(d, -1.0)  # fills never chosen by argmax (d >= 0)
     above = xp.full_like(d, xp.finfo(d.dtype).max)  # ... or by argmin
@@ -393,6 +431,7 @@ def _batch_triplet(a: Prepared, e: Array, *, labels: Array, margin: float, minin
 
 @loss
 def cosine_embedding(x1: Array, x2: Array, target: Array, /, *, margin: float = 0.0,
+                     where: Array | None = None,
                      reduction: Reduction = "mean") -> Array:
     """Cosine embedding loss with torch's ``cosine_embedding_loss`` semantics.
 
@@ -422,11 +461,12 @@ def cosine_embedding(x1: Array, x2: Array, target: Array, /, *, margin: float = 
       array([1.      , 0.207107])
     """
     margin = v.number("margin", margin, low=-1.0, high=1.0)
-    return _pairs(x1, x2, target, "target", reduction).run(_cosine_embedding, margin=margin)
+    return _pairs(x1, x2, target, "target", reduction, where).run(_cosine_embedding, margin=margin)
 
 
 def _cosine_embedding(a: Prepared, x1: Array, x2: Array, target: Array, *, margin: float) -> Array:
     ops, xp = a.ops, a.xp
+    x1, x2 = _features(a, x1, x2)
     dot = xp.sum(x1 * x2, axis=-1)
     # torch's sqrt(a * b) (not sqrt(a) * sqrt(b)), so the torch fast path and
     # this code agree everywhere, including where a * b overflows.
@@ -439,7 +479,8 @@ def _cosine_embedding(a: Prepared, x1: Array, x2: Array, target: Array, *, margi
 
 
 @loss
-def cosine_proximity(x1: Array, x2: Array, /, *, axis: int = -1, reduction: Reduction = "mean") -> Array:
+def cosine_proximity(x1: Array, x2: Array, /, *, axis: int | tuple[int, ...] = -1, where: Array | None = None,
+                     reduction: Reduction = "mean") -> Array:
     """Negative cosine similarity, ``-cos(x1, x2)`` along ``axis``.
 
     The reference guide's cosine proximity loss; equal to
@@ -464,13 +505,13 @@ def cosine_proximity(x1: Array, x2: Array, /, *, axis: int = -1, reduction: Redu
       ...                          reduction="none").round(6)
       array([-1.      ,  0.707107])
     """
-    a = prepare(x1, x2, reduction=reduction)
-    axis = v.axis(axis, a.arrays[0].ndim, "arrays")
-    return a.run(_cosine_proximity, axis=axis)
+    a = prepare(x1, x2, reduction=reduction, where=where, axis=axis, what="arrays")
+    return a.run(_cosine_proximity, axis=a.axis)
 
 
 def _cosine_proximity(a: Prepared, x1: Array, x2: Array, *, axis: int) -> Array:
     ops, xp = a.ops, a.xp
+    x1, x2 = _features(a, x1, x2)
     if axis != x1.ndim - 1:
         x1, x2 = xp.moveaxis(x1, axis, -1), xp.moveaxis(x2, axis, -1)
 
@@ -494,7 +535,8 @@ def _cosine_proximity(a: Prepared, x1: Array, x2: Array, *, axis: int) -> Array:
 # --- batch contrastive losses -------------------------------------------------
 
 @loss
-def nt_xent(z1: Array, z2: Array, /, *, temperature: float = 0.5, reduction: Reduction = "mean") -> Array:
+def nt_xent(z1: Array, z2: Array, /, *, temperature: float = 0.5, where: Array | None = None,
+            reduction: Reduction = "mean") -> Array:
     """NT-Xent (normalized temperature-scaled cross-entropy), SimCLR's InfoNCE.
 
     ``z1[i]`` and ``z2[i]`` are two views of sample ``i``. The ``2N`` vectors
@@ -527,26 +569,34 @@ def nt_xent(z1: Array, z2: Array, /, *, temperature: float = 0.5, reduction: Red
       0.551445
     """
     t = v.positive("temperature", temperature)
-    a = prepare(z1, z2, reduction=reduction)
+    a = prepare(z1, z2, reduction=reduction, extra=(where,))
     v.min_ndim(a.arrays[0], "z1", 2, "[..., N, D]")
-    return a.run(_nt_xent, temperature=t)
+    return a.run(_nt_xent, temperature=t, keep=_batch_mask(a, where))
 
 
-def _nt_xent(a: Prepared, z1: Array, z2: Array, *, temperature: float) -> Array:
+def _nt_xent(a: Prepared, z1: Array, z2: Array, *, temperature: float, keep: Array | None) -> Any:
     ops, xp = a.ops, a.xp
     t = temperature
     u1, u2 = _unit(ops, z1), _unit(ops, z2)
     u = xp.concat([u1, u2], axis=-2)
     s = _gram(ops, u) / t
     # Self-similarity is excluded with a large finite negative (via where).
-    lse, _ = numerics.masked_logsumexp(ops, s, ~_eye(a, u.shape[-2]), axis=-1)
+    others = ~_eye(a, u.shape[-2])
+    if keep is not None:  # a masked pair is neither an anchor nor a negative
+        both = xp.concat([keep, keep], axis=-1)
+        others = others & _pair_mask(both)
+    lse, _ = numerics.masked_logsumexp(ops, s, others, axis=-1)
     pos = xp.sum(u1 * u2, axis=-1) / t
-    return lse - xp.concat([pos, pos], axis=-1)
+    out = lse - xp.concat([pos, pos], axis=-1)
+    if keep is None:
+        return out
+    return _masked_mean(xp.where(both, out, xp.zeros_like(out)), both, xp)
 
 
 @loss
 def circle(embeddings: Array, labels: Array, /, *, margin: float = 0.25, gamma: float = 256.0,
-           detach_weights: bool = True, reduction: Reduction = "mean") -> Array:
+           detach_weights: bool = True, where: Array | None = None,
+           reduction: Reduction = "mean") -> Array:
     """Circle loss (Sun et al. 2020), pair-wise label form over a batch.
 
     ``s`` is the cosine similarity between batch members (vectors divided by
@@ -587,23 +637,28 @@ def circle(embeddings: Array, labels: Array, /, *, margin: float = 0.25, gamma: 
     m = v.number("margin", margin, low=0.0, high=1.0, high_open=True)
     gamma = v.positive("gamma", gamma)
     detach_weights = v.flag("detach_weights", detach_weights)
-    a = _prepare_batch(embeddings, labels, reduction)
-    return a.run(_circle, labels=labels, margin=m, gamma=gamma, detach_weights=detach_weights)
+    a, labels, w = _prepare_batch(embeddings, labels, reduction, where)
+    return a.run(_circle, labels=labels, margin=m, gamma=gamma, detach_weights=detach_weights, keep=w)
 
 
-def _circle(a: Prepared, e: Array, *, labels: Array, margin: float, gamma: float, detach_weights: bool) -> Mean:
+def _circle(a: Prepared, e: Array, *, labels: Array, margin: float, gamma: float, detach_weights: bool,
+            keep: Array | None) -> Mean:
     ops, xp = a.ops, a.xp
     m = margin
     u = _unit(ops, e)
     s = _gram(ops, u)
     same = labels[..., :, None] == labels[..., None, :]
     pos = same & ~_eye(a, e.shape[-2])
+    diff = ~same
+    if keep is not None:
+        both = _pair_mask(keep)
+        pos, diff = pos & both, diff & both
     a_p = numerics.hinge(ops, 1.0 + m - s, at_kink="zero")
     a_n = numerics.hinge(ops, s + m, at_kink="zero")
     if detach_weights:
         a_p, a_n = ops.stop_gradient(a_p), ops.stop_gradient(a_n)
     lse_p, has_p = numerics.masked_logsumexp(ops, -gamma * a_p * (s - (1.0 - m)), pos, axis=-1)
-    lse_n, has_n = numerics.masked_logsumexp(ops, gamma * a_n * (s - m), ~same, axis=-1)
+    lse_n, has_n = numerics.masked_logsumexp(ops, gamma * a_n * (s - m), diff, axis=-1)
     valid = has_p & has_n
     loss = xp.where(valid, ops.softplus(lse_p + lse_n), xp.zeros_like(lse_p))
     return _masked_mean(loss, valid, xp)

@@ -11,7 +11,11 @@ one value per list (the input shape without ``axis``); "mean" averages over
 all lists, empty ones included.
 
 **Padding.** Lists of unequal length are padded to one size: a position
-whose relevance is negative (or NaN) is padding. Padding never changes the
+where ``where=`` is False, or whose relevance is negative (or NaN), is
+padding (negative relevance keeps meaning padding, so existing padded data
+needs no mask; ``where=`` is optax's and Rax's way). A ``where=`` of the
+per-list shape drops whole lists; with ``where=``, "mean" averages over the
+lists that have a position left. Padding never changes the
 loss of the real items, a list with no real items has loss 0, and the masks
 are built with ``where``, so padded batches run under ``jax.jit`` and
 ``jax.vmap`` (no boolean indexing, no data-dependent shapes).
@@ -41,26 +45,30 @@ __all__ = [
 _LN2 = math.log(2.0)
 
 
-def _lists(scores: Array, relevance: Array, axis: Any, reduction: str) -> tuple[Prepared, int]:
+def _lists(scores: Array, relevance: Array, axis: Any, reduction: str, where: Any) -> tuple[Prepared, int]:
     """Validate and cast scores and relevance; the list axis, normalised."""
-    a = prepare(scores, relevance, reduction=reduction)
-    ndim = a.arrays[0].ndim
-    if ndim == 0:
+    if v.is_array(scores) and scores.ndim == 0:
+        prepare(scores, relevance, reduction=reduction)  # type and shape errors first
         try:
             v.axis(axis, 1, "scores")  # a bad type is a TypeError first
         except v.BadValue:
             pass
         raise v.BadValue("scores must have at least one dimension (the list axis), got a 0-d array")
-    return a, v.axis(axis, ndim, "scores")
+    a = prepare(scores, relevance, reduction=reduction, where=where, axis=axis, what="scores")
+    return a, a.axis
 
 
 def _last(a: Prepared, s: Array, r: Array, axis: int) -> tuple[Array, Array, Array]:
     """Scores and relevance with the list axis last, padded scores replaced
     by 0, and the real-item mask."""
     xp = a.xp
+    mask = a.where
     if axis != s.ndim - 1:
         s = xp.moveaxis(s, axis, -1)
         r = xp.moveaxis(r, axis, -1)
+        mask = None if mask is None else xp.moveaxis(mask, axis, -1)
+    if mask is not None:  # where=False is padding, as negative relevance is
+        r = xp.where(mask, r, xp.full_like(r, -1.0))
     # Negative or NaN relevance marks padding (NaN >= 0 is False). Padded
     # scores are replaced by 0, so junk there (inf, NaN) reaches no value and
     # no gradient.
@@ -107,7 +115,7 @@ def _reverse_cumulative_logsumexp(ops: Any, x: Array, valid: Array) -> tuple[Arr
 
 @loss
 def margin_ranking(s1: Array, s2: Array, target: Array, /, *, margin: float = 0.0,
-                   reduction: Reduction = "mean") -> Array:
+                   where: Array | None = None, reduction: Reduction = "mean") -> Array:
     """Margin ranking loss, ``max(0, -target * (s1 - s2) + margin)``.
 
     ``target == 1`` means ``s1`` should score higher than ``s2`` by at least
@@ -137,7 +145,7 @@ def margin_ranking(s1: Array, s2: Array, target: Array, /, *, margin: float = 0.
       0.3333
     """
     margin = v.number("margin", margin)
-    a = prepare(s1, s2, target, reduction=reduction)
+    a = prepare(s1, s2, target, reduction=reduction, where=where)
     float_array(a.ops, s2, "s2")
     return a.run(_margin_ranking, margin=margin)
 
@@ -149,7 +157,8 @@ def _margin_ranking(a: Prepared, s1: Array, s2: Array, y: Array, *, margin: floa
 
 
 @loss
-def ranknet(scores: Array, relevance: Array, /, *, axis: int = -1, reduction: Reduction = "mean") -> Array:
+def ranknet(scores: Array, relevance: Array, /, *, axis: int = -1, where: Array | None = None,
+            reduction: Reduction = "mean") -> Array:
     """RankNet pairwise logistic loss, averaged over the ordered pairs of a list.
 
     For every pair of real items with ``relevance[i] > relevance[j]`` the loss
@@ -181,7 +190,7 @@ def ranknet(scores: Array, relevance: Array, /, *, axis: int = -1, reduction: Re
       >>> np.round(lossapi.ranknet(s, r, reduction="none"), 4)
       array([0.3133, 1.3133])
     """
-    a, axis = _lists(scores, relevance, axis, reduction)
+    a, axis = _lists(scores, relevance, axis, reduction, where)
     return a.run(_ranknet, axis=axis)
 
 
@@ -198,7 +207,8 @@ def _ranknet(a: Prepared, scores: Array, relevance: Array, *, axis: int) -> Arra
 
 
 @loss
-def listnet(scores: Array, relevance: Array, /, *, axis: int = -1, reduction: Reduction = "mean") -> Array:
+def listnet(scores: Array, relevance: Array, /, *, axis: int = -1, where: Array | None = None,
+            reduction: Reduction = "mean") -> Array:
     """ListNet top-one loss: cross entropy between two softmaxes of a list.
 
     ``-sum_i softmax(relevance)_i * log softmax(scores)_i`` over the real
@@ -227,7 +237,7 @@ def listnet(scores: Array, relevance: Array, /, *, axis: int = -1, reduction: Re
       >>> np.round(lossapi.listnet(s, r, reduction="none"), 4)
       array([0.9753, 1.1269])
     """
-    a, axis = _lists(scores, relevance, axis, reduction)
+    a, axis = _lists(scores, relevance, axis, reduction, where)
     return a.run(_listnet, axis=axis)
 
 
@@ -253,7 +263,8 @@ def _listnet(a: Prepared, scores: Array, relevance: Array, *, axis: int) -> Arra
 
 
 @loss
-def listmle(scores: Array, relevance: Array, /, *, axis: int = -1, reduction: Reduction = "mean") -> Array:
+def listmle(scores: Array, relevance: Array, /, *, axis: int = -1, where: Array | None = None,
+            reduction: Reduction = "mean") -> Array:
     """ListMLE: negative Plackett-Luce log-likelihood of the relevance order.
 
     With ``pi`` the real items sorted by relevance, highest first,
@@ -289,7 +300,7 @@ def listmle(scores: Array, relevance: Array, /, *, axis: int = -1, reduction: Re
       >>> np.round(lossapi.listmle(s, r, reduction="none"), 4)
       array([0.7209, 1.3133])
     """
-    a, axis = _lists(scores, relevance, axis, reduction)
+    a, axis = _lists(scores, relevance, axis, reduction, where)
     return a.run(_listmle, axis=axis)
 
 
@@ -308,7 +319,7 @@ def _listmle(a: Prepared, scores: Array, relevance: Array, *, axis: int) -> Arra
 
 @loss
 def approx_ndcg(scores: Array, relevance: Array, /, *, temperature: float = 1.0, axis: int = -1,
-                reduction: Reduction = "mean") -> Array:
+                where: Array | None = None, reduction: Reduction = "mean") -> Array:
     """ApproxNDCG loss: ``1 - NDCG`` with ranks smoothed by sigmoids.
 
     The rank of item ``i`` is approximated by
@@ -349,7 +360,7 @@ def approx_ndcg(scores: Array, relevance: Array, /, *, temperature: float = 1.0,
       array([0.1683, 0.3101])
     """
     temperature = v.positive("temperature", temperature)
-    a, axis = _lists(scores, relevance, axis, reduction)
+    a, axis = _lists(scores, relevance, axis, reduction, where)
     return a.run(_approx_ndcg, temperature=temperature, axis=axis)
 
 

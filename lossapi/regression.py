@@ -1,7 +1,11 @@
 """Regression losses: elementwise penalties on ``pred - target``.
 
 Shapes: ``pred`` and ``target`` must have equal shapes; ``reduction="none"``
-returns one value per element. See the user guide (README, "Conventions") for
+returns one value per element. Every loss takes ``where=``, a boolean mask
+broadcasting to ``pred``'s shape: masked elements are 0 under "none" and
+leave the sum and the mean (whose denominator counts the kept elements; a
+mean over nothing is 0). Numeric options may be 0-d arrays (README,
+"Conventions"). See the user guide (README, "Conventions") for
 what ``reduction`` does and how dtypes are handled.
 """
 
@@ -9,6 +13,7 @@ from __future__ import annotations
 
 import math
 
+from ._core import numerics
 from ._core import validate as v
 from ._core.loss import loss
 from ._core.prepare import Prepared, cast, float_array, prepare
@@ -30,7 +35,8 @@ __all__ = [
 
 
 @loss
-def mse(pred: Array, target: Array, /, *, reduction: Reduction = "mean") -> Array:
+def mse(pred: Array, target: Array, /, *, where: Array | None = None,
+        reduction: Reduction = "mean") -> Array:
     """Mean squared error, ``(pred - target)**2``.
 
     Args:
@@ -46,7 +52,7 @@ def mse(pred: Array, target: Array, /, *, reduction: Reduction = "mean") -> Arra
       >>> round(float(lossapi.mse(np.array([2.5, 2.8, 4.2]), np.array([2.0, 3.0, 5.0]))), 4)
       0.31
     """
-    return prepare(pred, target, reduction=reduction).run(_mse)
+    return prepare(pred, target, reduction=reduction, where=where).run(_mse)
 
 
 def _mse(a: Prepared, pred: Array, target: Array) -> Array:
@@ -55,7 +61,8 @@ def _mse(a: Prepared, pred: Array, target: Array) -> Array:
 
 
 @loss
-def mae(pred: Array, target: Array, /, *, reduction: Reduction = "mean") -> Array:
+def mae(pred: Array, target: Array, /, *, where: Array | None = None,
+        reduction: Reduction = "mean") -> Array:
     """Mean absolute error, ``|pred - target|`` (torch's ``l1_loss``).
 
     The subgradient at ``pred == target`` is 0 on every backend.
@@ -65,7 +72,7 @@ def mae(pred: Array, target: Array, /, *, reduction: Reduction = "mean") -> Arra
       >>> round(float(lossapi.mae(np.array([2.5, 2.8, 4.2]), np.array([2.0, 3.0, 5.0]))), 6)
       0.5
     """
-    return prepare(pred, target, reduction=reduction).run(_mae)
+    return prepare(pred, target, reduction=reduction, where=where).run(_mae)
 
 
 def _mae(a: Prepared, pred: Array, target: Array) -> Array:
@@ -73,7 +80,8 @@ def _mae(a: Prepared, pred: Array, target: Array) -> Array:
 
 
 @loss
-def huber(pred: Array, target: Array, /, *, delta: float = 1.0, reduction: Reduction = "mean") -> Array:
+def huber(pred: Array, target: Array, /, *, delta: float = 1.0, where: Array | None = None,
+        reduction: Reduction = "mean") -> Array:
     """Huber loss as in the guide (and ``torch.nn.functional.huber_loss``).
 
     ``0.5 r**2`` for ``|r| <= delta``, ``delta * (|r| - 0.5 delta)`` beyond.
@@ -92,7 +100,7 @@ def huber(pred: Array, target: Array, /, *, delta: float = 1.0, reduction: Reduc
       1.3125
     """
     delta = v.positive("delta", delta)
-    return prepare(pred, target, reduction=reduction).run(_huber, delta=delta)
+    return prepare(pred, target, reduction=reduction, where=where).run(_huber, delta=delta)
 
 
 def _huber(a: Prepared, pred: Array, target: Array, *, delta: float) -> Array:
@@ -109,7 +117,8 @@ def _huber(a: Prepared, pred: Array, target: Array, *, delta: float) -> Array:
 
 
 @loss
-def smooth_l1(pred: Array, target: Array, /, *, beta: float = 1.0, reduction: Reduction = "mean") -> Array:
+def smooth_l1(pred: Array, target: Array, /, *, beta: float = 1.0, where: Array | None = None,
+        reduction: Reduction = "mean") -> Array:
     """Smooth L1 loss with torch's semantics.
 
     ``0.5 r**2 / beta`` for ``|r| < beta``, ``|r| - 0.5 beta`` otherwise;
@@ -124,19 +133,22 @@ def smooth_l1(pred: Array, target: Array, /, *, beta: float = 1.0, reduction: Re
       0.155
     """
     beta = v.number("beta", beta, low=0.0)
-    return prepare(pred, target, reduction=reduction).run(_smooth_l1, beta=beta)
+    return prepare(pred, target, reduction=reduction, where=where).run(_smooth_l1, beta=beta)
 
 
 def _smooth_l1(a: Prepared, pred: Array, target: Array, *, beta: float) -> Array:
     r = pred - target
     m = a.ops.abs(r)
-    if beta == 0.0:
+    if numerics.is_number(beta, 0.0):
         return m
-    return a.xp.where(m < beta, 0.5 * r * r / beta, m - 0.5 * beta)
+    # A 0-d array beta may be 0: the discarded branch divides by a safe value.
+    safe = beta if isinstance(beta, float) else a.xp.where(beta > 0, beta, a.xp.ones_like(beta))
+    return a.xp.where(m < beta, 0.5 * r * r / safe, m - 0.5 * beta)
 
 
 @loss
-def log_cosh(pred: Array, target: Array, /, *, reduction: Reduction = "mean") -> Array:
+def log_cosh(pred: Array, target: Array, /, *, where: Array | None = None,
+        reduction: Reduction = "mean") -> Array:
     """Log-cosh loss, ``log(cosh(pred - target))``.
 
     Computed as ``|r| + log1p(exp(-|r|)**2) - log 2``, which is exact and finite
@@ -148,7 +160,7 @@ def log_cosh(pred: Array, target: Array, /, *, reduction: Reduction = "mean") ->
       >>> round(float(lossapi.log_cosh(np.array([2.5, 2.8, 4.2]), np.array([2.0, 3.0, 5.0]))), 4)
       0.1436
     """
-    return prepare(pred, target, reduction=reduction).run(_log_cosh)
+    return prepare(pred, target, reduction=reduction, where=where).run(_log_cosh)
 
 
 def _log_cosh(a: Prepared, pred: Array, target: Array) -> Array:
@@ -160,7 +172,8 @@ def _log_cosh(a: Prepared, pred: Array, target: Array) -> Array:
 
 
 @loss
-def mape(pred: Array, target: Array, /, *, eps: float = 1.17e-6, reduction: Reduction = "mean") -> Array:
+def mape(pred: Array, target: Array, /, *, eps: float = 1.17e-6, where: Array | None = None,
+        reduction: Reduction = "mean") -> Array:
     """Mean absolute percentage error, ``100 * |pred - target| / |target|``.
 
     A zero (or tiny) target would divide by zero. The denominator is
@@ -174,16 +187,17 @@ def mape(pred: Array, target: Array, /, *, eps: float = 1.17e-6, reduction: Redu
       15.8889
     """
     eps = v.positive("eps", eps)
-    return prepare(pred, target, reduction=reduction).run(_mape, eps=eps)
+    return prepare(pred, target, reduction=reduction, where=where).run(_mape, eps=eps)
 
 
 def _mape(a: Prepared, pred: Array, target: Array, *, eps: float) -> Array:
-    denom = a.xp.maximum(a.ops.abs(target), a.xp.full_like(target, eps))
+    denom = numerics.at_least(a.ops, a.ops.abs(target), eps)
     return 100.0 * a.ops.abs(pred - target) / denom
 
 
 @loss
-def smape(pred: Array, target: Array, /, *, eps: float = 1.17e-6, reduction: Reduction = "mean") -> Array:
+def smape(pred: Array, target: Array, /, *, eps: float = 1.17e-6, where: Array | None = None,
+        reduction: Reduction = "mean") -> Array:
     """Symmetric MAPE in percent: ``100 * 2|r| / (|pred| + |target|)``.
 
     Values lie in [0, 200]. The denominator is floored at ``eps``, so
@@ -195,17 +209,18 @@ def smape(pred: Array, target: Array, /, *, eps: float = 1.17e-6, reduction: Red
       50.0
     """
     eps = v.positive("eps", eps)
-    return prepare(pred, target, reduction=reduction).run(_smape, eps=eps)
+    return prepare(pred, target, reduction=reduction, where=where).run(_smape, eps=eps)
 
 
 def _smape(a: Prepared, pred: Array, target: Array, *, eps: float) -> Array:
     ops = a.ops
-    denom = a.xp.maximum(ops.abs(pred) + ops.abs(target), a.xp.full_like(target, eps))
+    denom = numerics.at_least(ops, ops.abs(pred) + ops.abs(target), eps)
     return 200.0 * ops.abs(pred - target) / denom
 
 
 @loss
-def msle(pred: Array, target: Array, /, *, reduction: Reduction = "mean") -> Array:
+def msle(pred: Array, target: Array, /, *, where: Array | None = None,
+        reduction: Reduction = "mean") -> Array:
     """Mean squared logarithmic error, ``(log1p(pred) - log1p(target))**2``.
 
     Negative values are clipped to 0 first (Keras' convention), so the loss
@@ -216,7 +231,7 @@ def msle(pred: Array, target: Array, /, *, reduction: Reduction = "mean") -> Arr
       >>> round(float(lossapi.msle(np.array([np.e - 1]), np.array([0.0]))), 4)
       1.0
     """
-    return prepare(pred, target, reduction=reduction).run(_msle)
+    return prepare(pred, target, reduction=reduction, where=where).run(_msle)
 
 
 def _msle(a: Prepared, pred: Array, target: Array) -> Array:
@@ -227,7 +242,8 @@ def _msle(a: Prepared, pred: Array, target: Array) -> Array:
 
 
 @loss
-def pinball(pred: Array, target: Array, /, *, quantile: float = 0.5, reduction: Reduction = "mean") -> Array:
+def pinball(pred: Array, target: Array, /, *, quantile: float = 0.5, where: Array | None = None,
+        reduction: Reduction = "mean") -> Array:
     """Pinball (quantile) loss for the ``quantile``-th quantile.
 
     With ``r = target - pred``: ``quantile * r`` if ``r >= 0`` else
@@ -242,7 +258,7 @@ def pinball(pred: Array, target: Array, /, *, quantile: float = 0.5, reduction: 
       0.5
     """
     q = v.number("quantile", quantile, low=0.0, high=1.0)
-    return prepare(pred, target, reduction=reduction).run(_pinball, quantile=q)
+    return prepare(pred, target, reduction=reduction, where=where).run(_pinball, quantile=q)
 
 
 def _pinball(a: Prepared, pred: Array, target: Array, *, quantile: float) -> Array:
@@ -252,7 +268,8 @@ def _pinball(a: Prepared, pred: Array, target: Array, *, quantile: float) -> Arr
 
 @loss
 def poisson_nll(pred: Array, target: Array, /, *, log_input: bool = True, full: bool = False, eps: float = 1e-8,
-                reduction: Reduction = "mean") -> Array:
+                where: Array | None = None,
+        reduction: Reduction = "mean") -> Array:
     """Poisson negative log-likelihood with torch's semantics.
 
     ``log_input=True``: ``pred`` is the log-rate, loss ``exp(pred) - target*pred``.
@@ -268,7 +285,7 @@ def poisson_nll(pred: Array, target: Array, /, *, log_input: bool = True, full: 
     eps = v.number("eps", eps, low=0.0)
     if not isinstance(log_input, bool) or not isinstance(full, bool):
         raise v.BadType("log_input and full must be bool")
-    return prepare(pred, target, reduction=reduction).run(_poisson_nll, log_input=log_input, full=full, eps=eps)
+    return prepare(pred, target, reduction=reduction, where=where).run(_poisson_nll, log_input=log_input, full=full, eps=eps)
 
 
 def _poisson_nll(a: Prepared, pred: Array, target: Array, *, log_input: bool, full: bool, eps: float) -> Array:
@@ -287,7 +304,8 @@ def _poisson_nll(a: Prepared, pred: Array, target: Array, *, log_input: bool, fu
 
 @loss
 def gaussian_nll(mean: Array, target: Array, var: Array, /, *, full: bool = False, eps: float = 1e-6,
-                 reduction: Reduction = "mean") -> Array:
+                 where: Array | None = None,
+        reduction: Reduction = "mean") -> Array:
     """Gaussian negative log-likelihood with torch's semantics.
 
     ``0.5 * (log(var) + (mean - target)**2 / var)``, plus ``0.5*log(2*pi)``
@@ -304,7 +322,7 @@ def gaussian_nll(mean: Array, target: Array, var: Array, /, *, full: bool = Fals
     eps = v.number("eps", eps, low=0.0)
     if not isinstance(full, bool):
         raise v.BadType("full must be bool")
-    a = prepare(mean, target, reduction=reduction, extra=(var,))
+    a = prepare(mean, target, reduction=reduction, extra=(var,), where=where)
     float_array(a.ops, var, "var")
     var = cast(a.ops, var, a.dtype, "var")
     ts, vs = tuple(target.shape), tuple(var.shape)
@@ -320,7 +338,7 @@ def gaussian_nll(mean: Array, target: Array, var: Array, /, *, full: bool = Fals
 def _gaussian_nll(a: Prepared, mean: Array, target: Array, *, var: Array, full: bool, eps: float) -> Array:
     ops, xp = a.ops, a.xp
     # Clamp the value, pass the gradient through (torch clamps under no_grad).
-    var = var + ops.stop_gradient(xp.maximum(var, xp.full_like(var, eps)) - var)
+    var = var + ops.stop_gradient(numerics.at_least(ops, var, eps) - var)
     # One expression with an unnamed residual, freed once squared: eager
     # backends peak at 4 input-sized buffers in the forward, not 5 (torch:
     # 64 MiB for 4M float32 elements, as F.gaussian_nll_loss), and this order

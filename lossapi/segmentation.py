@@ -14,6 +14,12 @@ All three losses compare soft counts summed over the axes in ``axis``:
   loss per remaining index (e.g. ``axis=(2, 3)`` on ``[N, C, H, W]`` gives a
   loss per sample and class); ``reduction`` then averages ("mean"), adds
   ("sum") or returns ("none") those losses.
+* ``where``: a boolean mask of the inputs' shape (pixels where it is False,
+  ignore regions, leave every sum) or of the per-loss shape (the shape
+  without ``axis``: whole images or classes). With it, "mean" averages over
+  the losses that have a pixel left. None of these losses takes class
+  labels, so there is no ``ignore_index``: mask the ignore label's pixels
+  with ``where=labels != ignore``.
 
 Each loss is computed as ``(weighted FP + FN) / denominator`` rather than
 ``1 - ratio``: algebraically the same as the textbook form, but exact near a
@@ -29,7 +35,7 @@ from typing import Any
 from ._core import numerics
 from ._core import validate as v
 from ._core.loss import loss
-from ._core.prepare import Prepared, prepare
+from ._core.prepare import Prepared, masks, prepare
 from ._core.types import Array, Reduction
 
 __all__ = ["dice", "jaccard", "tversky"]
@@ -66,16 +72,23 @@ def _weighted_overlaps(xp: Any, p: Array, g: Array, axes: tuple[int, ...], alpha
     return _sum(xp, p * g, axes), -_sum(xp, alpha * (p * (g - 1.0)) + beta * (g * (p - 1.0)), axes)
 
 
-def _prepare(probs: Array, target: Array, smooth: Any, axis: Any,
-             reduction: str) -> tuple[Prepared, float, tuple[int, ...]]:
+def _prepare(probs: Array, target: Array, smooth: Any, axis: Any, reduction: str,
+             where: Any) -> tuple[Prepared, float, tuple[int, ...]]:
     smooth = v.number("smooth", smooth, low=0.0)
-    a = prepare(probs, target, reduction=reduction)
-    return a, smooth, v.axes(axis, a.arrays[0].ndim)
+    a = prepare(probs, target, reduction=reduction, extra=(where,))
+    axes = v.axes(axis, a.arrays[0].ndim)
+    if where is not None:
+        element, keep = masks(a.ops, where, tuple(a.arrays[0].shape), axes)
+        if element is not None:  # masked pixels leave every sum: both maps are 0 there
+            xp = a.xp
+            a = a._replace(arrays=tuple(xp.where(element, x, xp.zeros_like(x)) for x in a.arrays))
+        a = a._replace(keep=keep)
+    return a, smooth, axes
 
 
 @loss
 def dice(probs: Array, target: Array, /, *, smooth: float = 1e-6, axis: Axes = None,
-         reduction: Reduction = "mean") -> Array:
+         where: Array | None = None, reduction: Reduction = "mean") -> Array:
     """Soft Dice loss, ``1 - (2 TP + smooth) / (sum p + sum g + smooth)``.
 
     ``sum p + sum g = 2 TP + FP + FN``, so the loss is computed as
@@ -106,7 +119,7 @@ def dice(probs: Array, target: Array, /, *, smooth: float = 1e-6, axis: Axes = N
       >>> np.round(lossapi.dice(p, g, axis=1, reduction="none"), 4)
       array([0.1, 0.2])
     """
-    a, smooth, axes = _prepare(probs, target, smooth, axis, reduction)
+    a, smooth, axes = _prepare(probs, target, smooth, axis, reduction, where)
     return a.run(_dice, smooth=smooth, axes=axes)
 
 
@@ -119,7 +132,7 @@ def _dice(a: Prepared, p: Array, g: Array, *, smooth: float, axes: tuple[int, ..
 
 @loss
 def jaccard(probs: Array, target: Array, /, *, smooth: float = 1e-6, axis: Axes = None,
-            reduction: Reduction = "mean") -> Array:
+            where: Array | None = None, reduction: Reduction = "mean") -> Array:
     """Soft Jaccard (IoU) loss, ``1 - (TP + smooth) / (sum p + sum g - TP + smooth)``.
 
     ``sum p + sum g - TP = TP + FP + FN`` (the soft union), so the loss is
@@ -147,7 +160,7 @@ def jaccard(probs: Array, target: Array, /, *, smooth: float = 1e-6, axis: Axes 
       >>> round(float(lossapi.jaccard(p, g)), 4)
       0.2609
     """
-    a, smooth, axes = _prepare(probs, target, smooth, axis, reduction)
+    a, smooth, axes = _prepare(probs, target, smooth, axis, reduction, where)
     return a.run(_jaccard, smooth=smooth, axes=axes)
 
 
@@ -158,7 +171,8 @@ def _jaccard(a: Prepared, p: Array, g: Array, *, smooth: float, axes: tuple[int,
 
 @loss
 def tversky(probs: Array, target: Array, /, *, alpha: float = 0.5, beta: float = 0.5, gamma: float = 1.0,
-            smooth: float = 1e-6, axis: Axes = None, reduction: Reduction = "mean") -> Array:
+            smooth: float = 1e-6, axis: Axes = None, where: Array | None = None,
+            reduction: Reduction = "mean") -> Array:
     """Tversky loss, and focal Tversky loss for ``gamma != 1``.
 
     ``TI = (TP + smooth) / (TP + alpha FP + beta FN + smooth)`` and the loss
@@ -205,7 +219,7 @@ def tversky(probs: Array, target: Array, /, *, alpha: float = 0.5, beta: float =
     alpha = v.number("alpha", alpha, low=0.0)
     beta = v.number("beta", beta, low=0.0)
     gamma = v.positive("gamma", gamma)
-    a, smooth, axes = _prepare(probs, target, smooth, axis, reduction)
+    a, smooth, axes = _prepare(probs, target, smooth, axis, reduction, where)
     return a.run(_tversky, alpha=alpha, beta=beta, gamma=gamma, smooth=smooth, axes=axes)
 
 
@@ -214,7 +228,7 @@ def _tversky(a: Prepared, p: Array, g: Array, *, alpha: float, beta: float, gamm
     xp = a.xp
     tp, miss = _weighted_overlaps(xp, p, g, axes, alpha, beta)  # miss = alpha FP + beta FN
     loss = numerics.safe_ratio(a.ops, miss, tp + miss + smooth)  # 1 - TI, >= 0
-    if gamma != 1.0:
+    if not numerics.is_number(gamma, 1.0):
         # Double where: pow's gradient at 0 is inf (gamma < 1) or NaN-prone.
         pos = loss > 0
         loss = xp.where(pos, xp.where(pos, loss, xp.ones_like(loss)) ** gamma, xp.zeros_like(loss))

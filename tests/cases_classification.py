@@ -87,6 +87,39 @@ _BCEL_PW, _BCEL_PW_R = _kw("binary_cross_entropy_with_logits", "pos_weight")
 _BCEL_BOTH, _BCEL_BOTH_R = _kw("binary_cross_entropy_with_logits", "weight", "pos_weight")
 _FOCAL_A, _FOCAL_A_R = _kw("focal", "alpha")
 _POLY_W, _POLY_W_R = _kw("poly1", "weight")
+_MCH_W, _MCH_W_R = _kw("multiclass_hinge", "weight")
+_MLSM_W, _MLSM_W_R = _kw("multilabel_soft_margin", "weight")
+
+
+def _with_class_weight(make, c=4):
+    def wrapped(rng):
+        return (*make(rng), rng.uniform(0.5, 2.0, size=(c,)))
+    return wrapped
+
+
+def _label_lists(shape=(6, 5)):
+    """Scores and class-index lists padded with -1: one empty list, one with
+    every class, one with a repeated class, values after a -1 ignored; every
+    hinge 1 - (x[j] - x[i]) away from 0 (its kink)."""
+    def make(rng):
+        c = shape[-1]
+        t = np.full(shape, -1, dtype=np.int64)
+        rows = t.reshape(-1, c)
+        for i in range(len(rows)):
+            k = int(rng.integers(1, c))
+            rows[i, :k] = rng.permutation(c)[:k]
+        if len(rows) > 3:
+            rows[0] = -1  # an empty list
+            rows[1] = rng.permutation(c)  # every class listed
+            rows[2, :3] = [1, 1, 3]  # a repeated class
+            rows[2, 3:] = -1
+            rows[3, 2:] = [-1] + list(rng.integers(0, c, size=c - 3))  # values after the first -1
+        while True:
+            x = rng.normal(size=shape) * 1.5
+            d = 1.0 - (x[..., :, None] - x[..., None, :])
+            if np.min(np.abs(d)) > 2e-2:
+                return x, t
+    return make
 
 
 def _log_probs(make):
@@ -177,4 +210,26 @@ CASES = [
     LossCase("poly1_probs", lossapi.poly1, _logits_int(probs=True), R.poly1, kwargs={"epsilon": -0.5}),
     LossCase("poly1_probs_weight_smooth_axis1", _POLY_W, _logits_int(axis=1, probs=True, extra=("w",)), _POLY_W_R,
              kwargs={"axis": 1, "label_smoothing": 0.2}),
+    # multiclass hinge: torch's multi_margin_loss options p and weight, both forms
+    LossCase("multiclass_hinge_ww_p2", lossapi.multiclass_hinge, _margins("weston_watkins"), R.multiclass_hinge,
+             kwargs={"form": "weston_watkins", "p": 2},
+             bad_options=[({"p": 3}, ValueError), ({"p": True}, TypeError), ({"p": "2"}, TypeError)]),
+    LossCase("multiclass_hinge_ww_weight", _MCH_W, _with_class_weight(_margins("weston_watkins")), _MCH_W_R,
+             kwargs={"form": "weston_watkins"}),
+    LossCase("multiclass_hinge_ww_p2_weight_m05", _MCH_W, _with_class_weight(_margins("weston_watkins", 0.5)),
+             _MCH_W_R, kwargs={"form": "weston_watkins", "p": 2, "margin": 0.5}),
+    LossCase("multiclass_hinge_cs_p2_weight", _MCH_W, _with_class_weight(_margins("crammer_singer")), _MCH_W_R,
+             kwargs={"p": 2}),
+    # multi-label
+    LossCase("multilabel_margin", lossapi.multilabel_margin, _label_lists(), R.multilabel_margin),
+    LossCase("multilabel_margin_1d", lossapi.multilabel_margin, _label_lists((5,)), R.multilabel_margin),
+    LossCase("multilabel_margin_3d", lossapi.multilabel_margin, _label_lists((2, 3, 4)), R.multilabel_margin),
+    LossCase("multilabel_soft_margin", lossapi.multilabel_soft_margin, _logits_binary((6, 5)),
+             R.multilabel_soft_margin),
+    LossCase("multilabel_soft_margin_weight_soft", _MLSM_W, _logits_binary((6, 5), soft=True, extra_shapes=[(5,)]),
+             _MLSM_W_R),
+    LossCase("multilabel_soft_margin_1d", lossapi.multilabel_soft_margin, _logits_binary((7,)),
+             R.multilabel_soft_margin),
+    LossCase("multilabel_soft_margin_weight_3d", _MLSM_W, _logits_binary((2, 3, 4), extra_shapes=[(3, 1)]),
+             _MLSM_W_R),
 ]

@@ -13,6 +13,7 @@ import numpy as np
 import lossapi
 from cases import LossCase
 from conformance import reference as R
+from conformance.peers import Distance
 
 # --- input makers -----------------------------------------------------------------
 
@@ -119,6 +120,27 @@ def _circle_inputs(lab, dim=4, lead=(), margin=0.25):
     return make
 
 
+def _distance_triplets(distance, shape=(5, 4), margin=1.0, swap=False):
+    """Triplets whose hinge (with ``distance``) and swap choice stay away from their kinks."""
+    def make(rng):
+        while True:
+            a, p, n = (rng.normal(size=shape) for _ in range(3))
+            d_ap, d_an, d_pn = distance(a, p), distance(a, n), distance(p, n)
+            h = d_ap - (np.minimum(d_an, d_pn) if swap else d_an) + margin
+            if np.all(np.abs(h) > 1e-3) and np.any(h > 0) and (not swap or np.all(np.abs(d_an - d_pn) > 1e-3)):
+                return a, p, n
+    return make
+
+
+def _hinge_embedding_inputs(shape=(4, 5), margin=1.0, targets=(-1.0, 1.0)):
+    def make(rng):
+        t = rng.choice(np.array(targets), size=shape)
+        x = rng.normal(size=shape) * 2
+        x = np.where(np.abs(margin - x) < 1e-2, x + 0.05, x)  # away from the kink x == margin
+        return x, t
+    return make
+
+
 _LAB = [0, 0, 0, 1, 1, 2, 2, 3]  # class 3 is a singleton: an anchor without positives
 
 _MARGIN_BAD = [({"margin": 0.0}, ValueError), ({"margin": -1.0}, ValueError), ({"margin": "1"}, TypeError)]
@@ -177,4 +199,19 @@ CASES = [
                           ({"gamma": 0.0}, ValueError), ({"detach_weights": 0}, TypeError)]),
     LossCase("circle_default_gamma_lead", lossapi.circle, _circle_inputs([0, 0, 1, 1, 2], lead=(2,)), R.circle,
              kwargs={"detach_weights": False}),
+    # triplet with a distance function (torch's triplet_margin_with_distance_loss)
+    LossCase("triplet_distance_l1", lossapi.triplet, _distance_triplets(Distance("l1")), R.triplet,
+             kwargs={"distance": Distance("l1")}, grad_args=(0, 1, 2),
+             bad_options=[({"p": 1.0}, ValueError), ({"eps": 0.0}, ValueError), ({"squared": True}, ValueError)]),
+    LossCase("triplet_distance_cosine_swap_3d", lossapi.triplet,
+             _distance_triplets(Distance("cosine"), (2, 3, 4), margin=0.5, swap=True), R.triplet,
+             kwargs={"distance": Distance("cosine"), "margin": 0.5, "swap": True}, grad_args=(0, 1, 2)),
+    # hinge embedding (elementwise on distances)
+    LossCase("hinge_embedding", lossapi.hinge_embedding, _hinge_embedding_inputs(), R.hinge_embedding,
+             bad_options=[({"margin": "1"}, TypeError), ({"margin": float("nan")}, ValueError)]),
+    LossCase("hinge_embedding_m05_other_targets_3d", lossapi.hinge_embedding,
+             _hinge_embedding_inputs((2, 3, 4), 0.5, (-1.0, 1.0, 0.0, 2.0)), R.hinge_embedding,
+             kwargs={"margin": 0.5}),
+    LossCase("hinge_embedding_negative_margin", lossapi.hinge_embedding, _hinge_embedding_inputs(margin=-0.5),
+             R.hinge_embedding, kwargs={"margin": -0.5}),
 ]

@@ -170,8 +170,9 @@ def _ce_probs_smoothed():
     return Inputs((_Z, t), {"weight": _W, "label_smoothing": 0.25}, grad_args=(0, 1))
 
 
-def _weston_watkins(scores, labels, margin, axis=-1):
-    # s_j - s_y + margin == 0 for some wrong class j, and ties among scores.
+def _weston_watkins(scores, labels, margin, axis=-1, **extra):
+    # s_j - s_y + margin == 0 for some wrong class j, and ties among scores;
+    # ``extra``: p, and weight (a list, made a float array).
     def build():
         s, y = f(scores), np.array(labels)
         sy = np.take_along_axis(s, y[:, None], axis=1)
@@ -179,7 +180,40 @@ def _weston_watkins(scores, labels, margin, axis=-1):
         terms[np.arange(len(y)), y] = np.nan
         assert np.count_nonzero(terms == 0) >= 2
         args = (s, y) if axis == -1 else (np.ascontiguousarray(s.T), y)
-        return Inputs(args, {"form": "weston_watkins", "margin": margin, "axis": axis})
+        opts = {k: f(val) if k == "weight" else val for k, val in extra.items()}
+        return Inputs(args, {"form": "weston_watkins", "margin": margin, "axis": axis, **opts})
+    return build
+
+
+# Multi-label scores and class-index lists padded with -1: 1 - (x[j] - x[i])
+# == 0 for listed j and unlisted i in rows 0, 1, 4 and 5; a repeated class
+# (row 1), an empty list (row 2), every class listed (row 3), values after
+# the first -1 (rows 0 and 2).
+_ML_SCORES = f([[0.0, 1.0, 2.0, 1.0], [3.0, 2.0, 2.0, 0.5], [1.0, 1.0, 1.0, 1.0], [0.0, -1.0, 0.0, 1.0],
+                [2.0, 0.0, 1.0, 1.0], [0.5, 1.5, 0.5, 2.5]])
+_ML_LISTS = [[1, 3, -1, 0], [0, 0, -1, -1], [-1, 2, 1, 0], [0, 1, 2, 3], [2, -1, -1, -1], [3, 1, -1, -1]]
+
+
+def _multilabel(shape):
+    def build():
+        x, t = _ML_SCORES.reshape(shape) if len(shape) > 1 else _ML_SCORES[0], np.array(_ML_LISTS)
+        t = t.reshape(shape) if len(shape) > 1 else t[0]
+        kinks = 0
+        for xr, tr in zip(x.reshape(-1, 4), t.reshape(-1, 4)):
+            listed = list(tr[: list(tr).index(-1)] if -1 in tr else tr)
+            kinks += sum(1.0 - (xr[j] - xr[i]) == 0 for j in listed for i in range(4) if i not in listed)
+        assert kinks >= (1 if len(shape) == 1 else 6)
+        return Inputs((x, t))
+    return build
+
+
+def _hinge_embedding(x, t, margin):
+    # x == margin (the hinge's kink) with target -1 and with other targets
+    # (both terms), beside targets +1.
+    def build():
+        X, T = f(x), f(t)
+        assert np.count_nonzero((X == margin) & (T == -1)) >= 1 and np.count_nonzero((X == margin) & (T != 1)) >= 2
+        return Inputs((X, T), {"margin": margin})
     return build
 
 
@@ -286,6 +320,35 @@ def _triplet(a, p, n, margin, eps=0.0, swap=False, kinks=1, ties=0):
     return build
 
 
+def _ctc(zero_infinity, blank=0, neg_inf=False):
+    # The feasibility boundary: frames == labels + the blanks their repeats
+    # need (feasible) and one frame fewer (impossible: inf, or 0 with
+    # zero_infinity, gradient 0 either way); no labels; no frames. With
+    # ``neg_inf``: -inf log-probabilities that block some paths of a sample,
+    # every path of another, and a one-hot path of probability 1 (loss 0).
+    def build():
+        c, t = 4, 6
+        rng = np.random.default_rng(3)
+        z = rng.normal(size=(8, t, c))
+        lp = z - np.log(np.exp(z).sum(-1, keepdims=True))
+        other = [k for k in range(c) if k != blank]
+        a, b = other[0], other[1]
+        labels = np.array([[a, a, b], [a, a, b], [a, b, a], [a, b, b], [b, b, b], [a, a, a], [a, b, b], [a, b, a]])
+        input_lengths = np.array([4, 3, 3, 1, 6, 0, 2, 6])
+        label_lengths = np.array([3, 3, 3, 2, 0, 0, 1, 2])
+        with np.errstate(divide="ignore"):
+            if neg_inf:
+                lp[7, 0, blank] = lp[7, 5, a] = -np.inf  # some paths of sample 7 blocked
+                lp[0, 1, a] = -np.inf  # off the one path of sample 0
+                lp[2, :, b] = -np.inf  # every path of sample 2 (exactly feasible) blocked
+                lp[6] = np.log(np.eye(c)[[a, blank, blank, a, b, blank]])  # sample 6: p(a, blank) = 1
+        needed = label_lengths + [int(np.sum(r[1:n] == r[: n - 1])) if n > 1 else 0
+                                  for r, n in zip(labels, label_lengths)]
+        assert np.count_nonzero(input_lengths == needed) >= 3 and np.count_nonzero(input_lengths < needed) >= 2
+        return Inputs((lp, labels, input_lengths, label_lengths), {"zero_infinity": zero_infinity, "blank": blank})
+    return build
+
+
 _E = 2.0**-10  # a dyadic eps: x - y + eps stays exact
 
 KINKS: dict[str, dict[str, Callable[[], Inputs]]] = {
@@ -311,6 +374,19 @@ KINKS: dict[str, dict[str, Callable[[], Inputs]]] = {
         "hinge-corner-ties": _weston_watkins(_WW_SCORES, _WW_LABELS, 1.0),
         "hinge-corner-ties-axis0": _weston_watkins(_WW_SCORES, _WW_LABELS, 1.0, axis=0),
         "ties-margin0": _weston_watkins([[1.0, 1.0, 0.0], [2.0, 2.0, 2.0], [0.0, 1.0, 1.0]], [0, 1, 2], 0.0),
+        "hinge-corner-ties-p2-weight": _weston_watkins(_WW_SCORES, _WW_LABELS, 1.0, p=2, weight=_W),
+        "hinge-corner-ties-weight-axis0": _weston_watkins(_WW_SCORES, _WW_LABELS, 1.0, axis=0, weight=_W),
+        "ties-margin0-p2-weight": _weston_watkins([[1.0, 1.0, 0.0], [2.0, 2.0, 2.0], [0.0, 1.0, 1.0]], [0, 1, 2],
+                                                  0.0, p=2, weight=[0.5, 2.0, 0.0]),
+        "hinge-corner-ties-p2-m0.5": _weston_watkins([[1.5, 1.0, 0.0], [0.0, 0.5, 0.5], [2.0, 1.5, 2.5]],
+                                                     [0, 2, 1], 0.5, p=2),
+    },
+    "multilabel_margin": {"kinks-2d": _multilabel((6, 4)), "kinks-3d": _multilabel((2, 3, 4)),
+                          "kinks-1d": _multilabel((4,))},
+    "hinge_embedding": {
+        "x-eq-margin": _hinge_embedding([1.0, 1.0, 0.5, 1.0, -2.0, 1.0, 3.0], [-1, -1, -1, 0, 1, 2, 1], 1.0),
+        "x-eq-margin0.25": _hinge_embedding([0.25, 0.25, 0.25, 0.0, 4.0], [-1, 1, 2, -1, -1], 0.25),
+        "x-eq-negative-margin": _hinge_embedding([-0.5, -0.5, -0.5, 0.5], [-1, -1, 3, 1], -0.5),
     },
     "binary_cross_entropy": {
         "p0-p1": _bce([0.0, 1.0, 0.0, 1.0, 0.5, 0.0], [0.0, 1.0, 1.0, 0.0, 0.5, 0.5]),
@@ -362,6 +438,12 @@ KINKS: dict[str, dict[str, Callable[[], Inputs]]] = {
                              [[0.0, 0.0], [5.0, 0.0], [20.0, 0.5]], 11.0, swap=True, ties=3),
         "zero-distances": _triplet([[1.0, 2.0], [1.0, 2.0], [0.0, 0.0]], [[1.0, 2.0], [1.0, 2.0], [0.0, 0.0]],
                                    [[1.0, 2.0], [4.0, 6.0], [0.0, 0.0]], 1.0, kinks=0),
+    },
+    "ctc": {
+        "feasibility-edge": _ctc(False),
+        "feasibility-edge-zero-infinity": _ctc(True),
+        "neg-inf-blank2": _ctc(False, blank=2, neg_inf=True),
+        "neg-inf-zero-infinity": _ctc(True, neg_inf=True),
     },
 }
 

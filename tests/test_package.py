@@ -19,7 +19,7 @@ import lossapi
 from harness import Backend, required_backends
 
 PKG = pathlib.Path(lossapi.__file__).parent
-FAMILIES = ["regression", "classification", "divergence", "embedding", "segmentation", "ranking"]
+FAMILIES = ["regression", "classification", "divergence", "embedding", "segmentation", "ranking", "detection"]
 
 
 def test_import_loads_no_framework():

@@ -165,6 +165,19 @@ def hinge(ops: Any, x: Any, *, at_kink: str) -> Any:
     raise ValueError(f"hinge: at_kink must be 'zero' or 'slope', got {at_kink!r}")
 
 
-def small_int(gamma: float) -> bool:
-    """Whether ``x ** gamma`` can be computed as an integer power (1 to 8)."""
-    return gamma == int(gamma) and 1 <= gamma <= 8
+def small_int(gamma: Any) -> bool:
+    """Whether ``x ** gamma`` can be computed as an integer power (1 to 8);
+    never for a 0-d array option (its value may be traced)."""
+    return isinstance(gamma, float) and gamma == int(gamma) and 1 <= gamma <= 8
+
+
+def is_number(value: Any, number: float) -> bool:
+    """Whether an option is the Python number ``number`` (False for a 0-d
+    array option: its value may be traced, so the general formula runs)."""
+    return isinstance(value, float) and value == number
+
+
+def at_least(ops: Any, x: Any, low: Any) -> Any:
+    """``max(x, low)`` for a Python number or 0-d array ``low``."""
+    xp = ops.xp
+    return xp.maximum(x, low if hasattr(low, "dtype") else xp.full_like(x, low))

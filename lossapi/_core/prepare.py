@@ -21,7 +21,6 @@ from ..backends import Ops, resolve
 from . import validate as v
 from .loss import current, dispatch
 
-
 _NO_AXIS: Any = object()  # prepare(): an elementwise loss
 
 
@@ -73,6 +72,12 @@ class Prepared(NamedTuple):
         import array_api_compat
 
         return array_api_compat.device(self.arrays[0])
+
+    def sum(self, x: Any, axis: Any) -> Any:
+        """``x`` summed over ``axis``, leaving out the elements ``where``
+        masks (the caller's inputs must give them finite values)."""
+        xp = self.ops.xp
+        return xp.sum(x if self.where is None else xp.where(self.where, x, xp.zeros_like(x)), axis=axis)
 
     def run(self, math: Callable[..., Any], **options: Any) -> Any:
         """The loss's result: a backend kernel's if one applies, else

@@ -95,3 +95,32 @@ def sigmoid_cross_entropy(xp, x, t):
     # softplus(x): two softplus terms (never x - log_sigmoid(x)), so no
     # cancellation for x << 0.
     return t * softplus(xp, -x) + (1.0 - t) * softplus(xp, x)
+
+
+def scan(xp, fn, init, xs):
+    """A carry-scan over the leading axis of ``xs`` (``jax.lax.scan``'s contract).
+
+    ``fn(carry, x) -> (carry, y)`` is applied to ``x = xs[i]`` for ``i = 0, 1,
+    ...`` in order, threading ``carry`` (any value: an array or a tuple of
+    arrays, of a fixed structure, shapes and dtypes). ``xs`` is an array or a
+    tuple of arrays of equal leading length (then ``x`` is the tuple of their
+    ``i``-th slices). Returns ``(final carry, ys)``: ``ys`` stacks the ``y``
+    along a new leading axis (a tuple of stacks if ``y`` is a tuple), or is
+    None when ``fn`` returns ``y = None`` (then nothing is kept per step).
+
+    Here a Python loop (cost and, on autodiff backends, memory linear in the
+    length); JAX overrides it with ``jax.lax.scan``, which compiles the body
+    once, so the compile time does not grow with the length.
+    """
+    seq = tuple(xs) if isinstance(xs, (tuple, list)) else None
+    n = (seq[0] if seq is not None else xs).shape[0]
+    carry, ys = init, []
+    for i in range(n):
+        x = tuple(a[i, ...] for a in seq) if seq is not None else xs[i, ...]
+        carry, y = fn(carry, x)
+        ys.append(y)
+    if not ys or ys[0] is None:
+        return carry, None
+    if isinstance(ys[0], tuple):
+        return carry, tuple(xp.stack([y[k] for y in ys], axis=0) for k in range(len(ys[0])))
+    return carry, xp.stack(ys, axis=0)

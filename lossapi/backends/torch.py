@@ -24,6 +24,13 @@ def values_readable(x):
     return x.device.type == "cpu" and not torch.compiler.is_compiling()
 
 
+def option_readable(x):
+    """A 0-d option's value is checked outside torch.compile (where reading
+    it would break the graph); under ``torch.func.vmap`` reading it raises,
+    and the check is skipped (see ``validate.number``)."""
+    return not torch.compiler.is_compiling()
+
+
 def abs(xp, x):
     # torch's abs already has derivative 0 at 0, the convention we use.
     return torch.abs(x)
@@ -162,19 +169,38 @@ def _class_count_weight(num_classes, like):
     return w
 
 
-def multiclass_hinge(scores, labels, reduction, axis, margin):
-    # Weston-Watkins form only: multi_margin_loss (p=1) is it divided by C.
-    # Its class weight w[y] multiplies each sample's terms (the mean stays
-    # over samples), so w = C undoes the division inside the kernel. The
-    # kernel takes [N, C]: classes moved last, samples flattened.
+def multiclass_hinge(scores, labels, reduction, axis, margin, p, weight):
+    # Weston-Watkins form only: multi_margin_loss is it divided by C. Its
+    # class weight w[y] multiplies each sample's terms (the mean stays over
+    # samples), so C (times the caller's weight) undoes the division inside
+    # the kernel. The kernel takes [N, C]: classes moved last, samples
+    # flattened.
     num_classes = scores.shape[axis]
     if scores.ndim == 2 and axis == 1:
         x, y = scores, _long(labels)
     else:
         x, y = torch.movedim(scores, axis, -1).reshape(-1, num_classes), _long(labels).reshape(-1)
-    out = F.multi_margin_loss(x, y, p=1, margin=margin, weight=_class_count_weight(num_classes, x),
-                              reduction=reduction)
+    w = _class_count_weight(num_classes, x) if weight is None else weight * num_classes
+    out = F.multi_margin_loss(x, y, p=p, margin=margin, weight=w, reduction=reduction)
     return out.reshape(labels.shape) if reduction == "none" and out.shape != labels.shape else out
+
+
+def _multiclass_hinge_applies(a, o):
+    # torch's kernel has no gradient for its weight: a weight that needs one
+    # takes the generic code.
+    w = o["weight"]
+    return o["form"] == "weston_watkins" and (w is None or not w.requires_grad)
+
+
+def multilabel_margin(scores, target, reduction):
+    # torch takes [C] or [N, C] (int64 targets); other ranks are flattened to
+    # [N, C]. It checks the targets lie in [-1, C) itself (the row says so).
+    num_classes = scores.shape[-1]
+    if scores.ndim <= 2:
+        return F.multilabel_margin_loss(scores, _long(target), reduction=reduction)
+    out = F.multilabel_margin_loss(scores.reshape(-1, num_classes), _long(target).reshape(-1, num_classes),
+                                   reduction=reduction)
+    return out.reshape(scores.shape[:-1]) if reduction == "none" else out
 
 
 # --- binary cross-entropy on probabilities --------------------------------------
@@ -268,6 +294,15 @@ def triplet(anchor, positive, negative, reduction, margin, eps, swap):
     if swap:
         d_an = torch.minimum(d_an, F.pairwise_distance(positive, negative, 2.0, eps))
     return _reduce_rows(_hinge(d_ap - d_an + margin), reduction)
+
+
+def hinge_embedding(x, target, reduction, margin):
+    if not _grad_needed(x, target):  # the same values, in one call
+        return F.hinge_embedding_loss(x, target, margin=margin, reduction=reduction)
+    # ATen's hinge_embedding_loss written out (its order of terms), with
+    # lossapi's hinge: its clamp_min's gradient at x == margin changed in 2.14.
+    out = torch.where(target != 1, _hinge(margin - x), 0.0) + torch.where(target != -1, x, 0.0)
+    return _reduce_rows(out, reduction)
 
 
 def cosine_proximity(x1, x2, reduction, axis):
@@ -438,6 +473,50 @@ def soft_margin(scores, target, reduction):
     return out.sum() if reduction == "sum" else out.mean()
 
 
+# --- sequence: CTC ------------------------------------------------------------------------
+# F.ctc_loss (ATen's alpha-beta kernels) with lossapi's semantics around it:
+# [N, T, C] in, impossible samples (too few frames for the labels and the
+# blanks their repeats need, or only -inf paths) inf or 0 with zero gradient,
+# negative rounding 0, and the gradient of the value. ATen's backward returns
+# exp(log_probs) - occupancy, the gradient with respect to the logits before
+# a log_softmax, not with respect to log_probs: the exp(log_probs) term is
+# taken back out (by a term whose value is 0), so the gradient equals the
+# generic code's (-occupancy) on every frame used.
+
+
+def ctc(log_probs, labels, input_lengths, label_lengths, reduction, blank, zero_infinity):
+    n, t_max, _ = log_probs.shape
+    dt = log_probs.dtype
+    # -inf becomes a finite log(0) stand-in, small enough that T of them
+    # (and ATen's alpha + beta sums) stay finite: a sample whose every path
+    # has one is then found by its loss (> |neg| / 2), never inf inside ATen.
+    neg = torch.finfo(dt).min / (4.0 * (t_max + 1))
+    x = torch.where(log_probs < neg, neg, log_probs).transpose(0, 1)
+    il, ll = _long(input_lengths), _long(label_lengths)
+    targets = labels if labels.dtype in (torch.int64, torch.int32) else labels.long()
+    # Too few frames: ATen's inf (and NaN gradient) is avoided by giving such
+    # a sample no labels; its value is replaced below.
+    s_max = labels.shape[1]
+    needed = ll
+    if s_max > 1:
+        k = torch.arange(1, s_max, device=labels.device)
+        needed = ll + ((labels[:, 1:] == labels[:, :-1]) & (k < ll[:, None])).sum(1)
+    short = il < needed
+    per = F.ctc_loss(x, targets, il, torch.where(short, 0, ll), blank=blank, reduction="none", zero_infinity=False)
+    if _grad_needed(log_probs):
+        used = (torch.arange(t_max, device=il.device)[:, None] < il[None, :]).to(dt)  # [T, N]
+        extra = (x.exp().sum(-1) * used).sum(0)
+        per = per - (extra - extra.detach())
+    impossible = short | (per > -0.5 * neg)
+    per = torch.where(per < 0, 0.0, per)
+    per = torch.where(impossible, 0.0 if zero_infinity else math.inf, per)
+    if reduction == "none":
+        return per
+    if reduction == "sum":
+        return per.sum()
+    return (per / ll.clamp_min(1).to(dt)).mean()
+
+
 # --- the tables ---------------------------------------------------------------------------
 
 PRIMITIVES = {
@@ -466,19 +545,25 @@ KERNELS = {
     # classification
     "cross_entropy": Kernel(cross_entropy, ("axis", "weight", "ignore_index", "label_smoothing"), checks=_LABELS),
     "nll": Kernel(nll, ("axis", "weight", "ignore_index"), checks=_LABELS),
-    "multiclass_hinge": Kernel(multiclass_hinge, ("axis", "margin"), checks=_LABELS,
-                               when=lambda a, o: o["form"] == "weston_watkins"),
+    "multiclass_hinge": Kernel(multiclass_hinge, ("axis", "margin", "p", "weight"), checks=_LABELS,
+                               when=_multiclass_hinge_applies),
+    # F.multilabel_margin_loss gives garbage for a mean over no samples: the generic NaN there.
+    "multilabel_margin": Kernel(multilabel_margin, checks=_LABELS, when=lambda a, o: a.arrays[0].numel() > 0),
     "binary_cross_entropy": Kernel(binary_cross_entropy, ("weight",), errors=_bce_errors),
     "binary_cross_entropy_with_logits": Kernel(binary_cross_entropy_with_logits, ("weight", "pos_weight")),
     "soft_margin": Kernel(soft_margin),
     # embedding
-    "triplet": Kernel(triplet, ("margin", "eps", "swap"), when=lambda a, o: o["p"] == 2.0 and not o["squared"]),
+    "triplet": Kernel(triplet, ("margin", "eps", "swap"),
+                      when=lambda a, o: o["p"] == 2.0 and not o["squared"] and o["distance"] is None),
+    "hinge_embedding": Kernel(hinge_embedding, ("margin",)),
     "cosine_proximity": Kernel(cosine_proximity, ("axis",)),
     "cosine_embedding": Kernel(cosine_embedding, ("margin",)),
     # ranking and divergence
     "margin_ranking": Kernel(margin_ranking, ("margin",)),
     "kl_divergence": Kernel(kl_divergence, ("axis",)),
     "kl_divergence_log": Kernel(kl_divergence_log, ("axis",)),
+    # sequence
+    "ctc": Kernel(ctc, ("blank", "zero_infinity")),
 }
 
 # Call plans (lossapi._core.loss) for tensors, for the losses with a row

@@ -1,6 +1,6 @@
-"""Classification losses: binary, multiclass, focal, margin and Poly-1.
+"""Classification losses: binary, multiclass, multi-label, focal, margin and Poly-1.
 
-Two layouts:
+Three layouts:
 
 * **Binary / elementwise** (:func:`binary_cross_entropy`,
   :func:`binary_cross_entropy_with_logits`, :func:`binary_focal`,
@@ -13,6 +13,10 @@ Two layouts:
   without that axis (``[N]`` for ``[N, C]`` scores). ``reduction="none"``
   returns one value per sample, the labels' shape. **torch puts the classes on
   axis 1**: for its ``[N, C, d1, ...]`` layout pass ``axis=1``.
+* **Multi-label** (:func:`multilabel_margin`, :func:`multilabel_soft_margin`):
+  scores ``[..., C]`` with the classes on the last axis (torch's layout),
+  targets of the scores' shape (class indices padded with ``-1``, or
+  0/1 targets); ``reduction="none"`` returns one value per sample.
 
 Class labels out of ``[0, C)`` (and not equal to ``ignore_index``) are a
 ``ValueError`` where the values can be read without a device synchronisation
@@ -21,15 +25,16 @@ or breaking tracing: NumPy, array-api-strict and torch CPU tensors outside
 such a sample's loss is NaN, so the mean is NaN rather than silently wrong.
 On torch CUDA tensors the losses that run torch's own kernel
 (:func:`cross_entropy` and :func:`nll` with labels, Weston-Watkins
-:func:`multiclass_hinge`) get its device-side assert, the others NaN: no
+:func:`multiclass_hinge`, :func:`multilabel_margin`) get its device-side assert, the others NaN: no
 check costs a host synchronisation.
 
 See the user guide (README, "Conventions") for what ``reduction`` does and how
 dtypes are handled.
 
 The family's modules: ``binary`` (elementwise losses), ``multiclass`` (class
-axis) and ``_labels`` (label gathering, masks and torch's weighted means,
-shared by the multiclass losses).
+axis), ``multilabel`` (several true classes per sample) and ``_labels``
+(label gathering, masks and torch's weighted means, shared by the multiclass
+losses).
 """
 
 from .binary import (
@@ -41,6 +46,7 @@ from .binary import (
     squared_hinge,
 )
 from .multiclass import cross_entropy, focal, multiclass_hinge, nll, poly1
+from .multilabel import multilabel_margin, multilabel_soft_margin
 
 __all__ = [
     "binary_cross_entropy",
@@ -54,4 +60,6 @@ __all__ = [
     "multiclass_hinge",
     "poly1",
     "soft_margin",
+    "multilabel_margin",
+    "multilabel_soft_margin",
 ]

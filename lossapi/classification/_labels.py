@@ -14,6 +14,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from .._core import numerics
 from .._core import validate as v
 from .._core.reduce import Mean
 from .._core.types import Array
@@ -30,7 +31,8 @@ class _Labels:
     ignored) and ``safe`` (labels with every non-kept one replaced by 0, so a
     gather never reads out of bounds)."""
 
-    def __init__(self, ops: Any, labels: Array, num_classes: int, ignore_index: int | None):
+    def __init__(self, ops: Any, labels: Array, num_classes: int, ignore_index: int | None,
+                 where: Array | None = None, axis: int = -1):
         xp = ops.xp
         in_range = (labels >= 0) & (labels < num_classes)
         if ignore_index is None:
@@ -41,6 +43,10 @@ class _Labels:
             self.valid = in_range | ignored
         self.ignoring = ignore_index is not None
         self.safe = xp.where(self.keep, labels, 0)
+        if where is not None:  # a per-class mask: a sample whose label's class is masked out is dropped
+            self.keep = self.keep & _gather(ops, where, self.safe, axis)
+            self.ignoring = True
+            self.safe = xp.where(self.keep, labels, 0)
 
     def finish(self, ops: Any, loss: Array) -> Array:
         """Zero at ignored samples, NaN at out-of-range labels (see module doc)."""
@@ -79,7 +85,7 @@ def _ce_from_labels(ops: Any, nll_y: Array, smooth_terms: Callable[[], Array] | 
     xp = ops.xp
     wy = None if weight is None else _class_values(ops, weight, lab.safe)
     loss = nll_y if wy is None else wy * nll_y
-    if smoothing > 0.0:
+    if not numerics.is_number(smoothing, 0.0):
         # torch: (1 - eps) * w[y] * nll + eps / C * sum_c w_c * (-log p_c)
         assert smooth_terms is not None
         loss = (1.0 - smoothing) * loss + smoothing * smooth_terms()
@@ -93,21 +99,50 @@ def _ce_from_labels(ops: Any, nll_y: Array, smooth_terms: Callable[[], Array] | 
     return loss, denom, wy
 
 
-def _mean_neg_logp(ops: Any, logp: Array, axis: int, weight: Array | None) -> Array:
-    """``1/C * sum_c w[c] * (-log p[c])`` per sample, the smoothing term."""
+def _mean_neg_logp(ops: Any, logp: Array, axis: int, weight: Array | None, where: Array | None = None) -> Array:
+    """``1/C * sum_c w[c] * (-log p[c])`` per sample, the smoothing term (over
+    the classes ``where`` keeps, if given)."""
+    xp = ops.xp
     wl = logp if weight is None else logp * _along(ops, weight, axis, logp.ndim)
-    return -ops.xp.sum(wl, axis=axis) / logp.shape[axis]
+    if where is None:
+        return -xp.sum(wl, axis=axis) / logp.shape[axis]
+    return -xp.sum(xp.where(where, wl, 0.0), axis=axis) / _num_classes(ops, where, axis, logp, keepdims=False)
 
 
-def _smoothed(target: Array, smoothing: float, num_classes: int) -> Array:
-    return target if smoothing == 0.0 else target * (1.0 - smoothing) + smoothing / num_classes
+def _num_classes(ops: Any, where: Array | None, axis: int, x: Array, keepdims: bool = True) -> Any:
+    """The number of classes per sample: ``C``, or (with a class mask) the
+    kept ones' count, at least 1."""
+    if where is None:
+        return x.shape[axis]
+    xp = ops.xp
+    n = xp.sum(xp.astype(where, x.dtype), axis=axis, keepdims=keepdims)
+    return xp.maximum(n, xp.ones_like(n))
+
+
+def _smoothed(target: Array, smoothing: Any, num_classes: Any) -> Array:
+    if numerics.is_number(smoothing, 0.0):
+        return target
+    return target * (1.0 - smoothing) + smoothing / num_classes
+
+
+def _masked_logits(ops: Any, z: Array, where: Array | None) -> Array:
+    """Scores with masked classes out of every softmax: a large finite
+    negative fill (exp underflows to 0, and no inf reaches autodiff); their
+    gradient is 0."""
+    if where is None:
+        return z
+    xp = ops.xp
+    return xp.where(where, z, xp.full_like(z, -0.25 * xp.finfo(z.dtype).max))
 
 
 def _ce_from_probs(ops: Any, logp: Array, target: Array, axis: int, weight: Array | None,
-                   smoothing: float) -> Array:
-    t = _smoothed(target, smoothing, logp.shape[axis])
+                   smoothing: Any, where: Array | None = None) -> Array:
+    xp = ops.xp
+    t = _smoothed(target, smoothing, _num_classes(ops, where, axis, logp))
     prod = t * logp if weight is None else t * logp * _along(ops, weight, axis, logp.ndim)
-    return -ops.xp.sum(prod, axis=axis)
+    if where is not None:
+        prod = xp.where(where, prod, 0.0)
+    return -xp.sum(prod, axis=axis)
 
 
 def _multiclass_options(weight: Any, ignore_index: Any, label_smoothing: Any,

@@ -1,5 +1,6 @@
 """Binary classification losses: ``pred`` and ``target`` of equal shapes, one
-value per element (see :mod:`lossapi.classification`)."""
+value per element (see :mod:`lossapi.classification`). ``where=`` masks
+elements, as for the regression losses."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ __all__ = [
 
 @loss
 def binary_cross_entropy(probs: Array, target: Array, /, *, weight: Array | None = None,
-                         reduction: Reduction = "mean") -> Array:
+                         where: Array | None = None, reduction: Reduction = "mean") -> Array:
     """Binary cross-entropy on probabilities (torch's ``binary_cross_entropy``).
 
     ``-w * (t * log(p) + (1 - t) * log(1 - p))`` with each log clamped at
@@ -64,7 +65,7 @@ def binary_cross_entropy(probs: Array, target: Array, /, *, weight: Array | None
       100.0
     """
     v.array_or_none("weight", weight)
-    a = prepare(probs, target, reduction=reduction, extra=(weight,))
+    a = prepare(probs, target, reduction=reduction, where=where, extra=(weight,))
     return a.run(_binary_cross_entropy, weight=elementwise_weight(a, weight, "weight"))
 
 
@@ -77,7 +78,8 @@ def _binary_cross_entropy(a: Prepared, p: Array, t: Array, *, weight: Array | No
 
 @loss
 def binary_cross_entropy_with_logits(logits: Array, target: Array, /, *, weight: Array | None = None,
-                                     pos_weight: Array | None = None, reduction: Reduction = "mean") -> Array:
+                                     pos_weight: Array | None = None, where: Array | None = None,
+                                     reduction: Reduction = "mean") -> Array:
     """Binary cross-entropy on logits (torch's ``binary_cross_entropy_with_logits``).
 
     With ``x`` the logit and ``t`` the target in [0, 1]::
@@ -113,7 +115,7 @@ def binary_cross_entropy_with_logits(logits: Array, target: Array, /, *, weight:
       >>> round(float(lossapi.binary_cross_entropy_with_logits(x, y)), 4)
       0.1449
     """
-    a = prepare(logits, target, reduction=reduction, extra=(weight, pos_weight))
+    a = prepare(logits, target, reduction=reduction, where=where, extra=(weight, pos_weight))
     return a.run(_binary_cross_entropy_with_logits, weight=elementwise_weight(a, weight, "weight"),
                  pos_weight=elementwise_weight(a, pos_weight, "pos_weight"))
 
@@ -131,7 +133,7 @@ def _binary_cross_entropy_with_logits(a: Prepared, x: Array, t: Array, *, weight
 
 @loss
 def binary_focal(logits: Array, target: Array, /, *, gamma: float = 2.0, alpha: float | None = None,
-                 reduction: Reduction = "mean") -> Array:
+                 where: Array | None = None, reduction: Reduction = "mean") -> Array:
     """Binary (sigmoid) focal loss, torchvision's ``sigmoid_focal_loss``.
 
     With ``p = sigmoid(x)`` and ``p_t = p t + (1 - p)(1 - t)``::
@@ -177,12 +179,12 @@ def binary_focal(logits: Array, target: Array, /, *, gamma: float = 2.0, alpha: 
     gamma = v.number("gamma", gamma, low=0.0)
     if alpha is not None:
         alpha = v.number("alpha", alpha, low=0.0, high=1.0)
-    return prepare(logits, target, reduction=reduction).run(_binary_focal, gamma=gamma, alpha=alpha)
+    return prepare(logits, target, reduction=reduction, where=where).run(_binary_focal, gamma=gamma, alpha=alpha)
 
 
 def _binary_focal(a: Prepared, x: Array, t: Array, *, gamma: float, alpha: float | None) -> Array:
     ops, xp = a.ops, a.xp
-    if gamma == 0.0 or numerics.small_int(gamma):
+    if numerics.is_number(gamma, 0.0) or numerics.small_int(gamma):
         out = ops.sigmoid_cross_entropy(x, t)
         if gamma != 0.0:
             # 1 - p_t = t sigmoid(-x) + (1 - t) sigmoid(x): two non-negative
@@ -208,7 +210,8 @@ def _binary_focal(a: Prepared, x: Array, t: Array, *, gamma: float, alpha: float
 
 
 @loss
-def hinge(scores: Array, target: Array, /, *, reduction: Reduction = "mean") -> Array:
+def hinge(scores: Array, target: Array, /, *, where: Array | None = None,
+           reduction: Reduction = "mean") -> Array:
     """Binary hinge loss, ``max(0, 1 - t * s)``, for targets ``t`` in {-1, +1}.
 
     Targets are used as given: a {0, 1} target 0 gives the constant loss 1
@@ -228,7 +231,7 @@ def hinge(scores: Array, target: Array, /, *, reduction: Reduction = "mean") -> 
       >>> round(float(lossapi.hinge(np.array([0.8, -0.3, 0.4]), np.array([1.0, -1.0, 1.0]))), 4)
       0.5
     """
-    return prepare(scores, target, reduction=reduction).run(_hinge)
+    return prepare(scores, target, reduction=reduction, where=where).run(_hinge)
 
 
 def _hinge(a: Prepared, s: Array, t: Array) -> Array:
@@ -237,7 +240,8 @@ def _hinge(a: Prepared, s: Array, t: Array) -> Array:
 
 
 @loss
-def squared_hinge(scores: Array, target: Array, /, *, reduction: Reduction = "mean") -> Array:
+def squared_hinge(scores: Array, target: Array, /, *, where: Array | None = None,
+           reduction: Reduction = "mean") -> Array:
     """Squared hinge loss, ``max(0, 1 - t * s) ** 2``, targets in {-1, +1}.
 
     Targets are used as given, as in :func:`hinge` (convert {0, 1} labels with
@@ -248,7 +252,7 @@ def squared_hinge(scores: Array, target: Array, /, *, reduction: Reduction = "me
       >>> round(float(lossapi.squared_hinge(np.array([0.8, -0.3, 0.4]), np.array([1.0, -1.0, 1.0]))), 4)
       0.2967
     """
-    return prepare(scores, target, reduction=reduction).run(_squared_hinge)
+    return prepare(scores, target, reduction=reduction, where=where).run(_squared_hinge)
 
 
 def _squared_hinge(a: Prepared, s: Array, t: Array) -> Array:
@@ -257,7 +261,8 @@ def _squared_hinge(a: Prepared, s: Array, t: Array) -> Array:
 
 
 @loss
-def soft_margin(scores: Array, target: Array, /, *, reduction: Reduction = "mean") -> Array:
+def soft_margin(scores: Array, target: Array, /, *, where: Array | None = None,
+           reduction: Reduction = "mean") -> Array:
     """Soft-margin loss (torch's ``soft_margin_loss``), for targets in {-1, +1}.
 
     The logistic loss of the margin ``t * s``::
@@ -286,7 +291,7 @@ def soft_margin(scores: Array, target: Array, /, *, reduction: Reduction = "mean
       >>> round(float(lossapi.soft_margin(s, t)), 4)
       0.6329
     """
-    return prepare(scores, target, reduction=reduction).run(_soft_margin)
+    return prepare(scores, target, reduction=reduction, where=where).run(_soft_margin)
 
 
 def _soft_margin(a: Prepared, s: Array, t: Array) -> Array:

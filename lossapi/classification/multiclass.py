@@ -19,9 +19,11 @@ from ._labels import (
     _class_values,
     _gather,
     _Labels,
+    _masked_logits,
     _mean,
     _mean_neg_logp,
     _multiclass_options,
+    _num_classes,
     _smoothed,
 )
 
@@ -29,10 +31,10 @@ __all__ = ["cross_entropy", "nll", "focal", "multiclass_hinge", "poly1"]
 
 
 def _prepare_ce(logits: Array, target: Array, axis: Any, weight: Any, ignore_index: int | None,
-                reduction: str) -> tuple[Prepared, Array | None]:
+                reduction: str, where: Any) -> tuple[Prepared, Array | None]:
     """The record and class weights of :func:`cross_entropy` and :func:`poly1`."""
     a = classes(logits, target, axis=axis, reduction=reduction, probs=True, ignore_index=ignore_index,
-                extra=(weight,))
+                extra=(weight,), where=where)
     w = class_weight(a, weight, "weight")
     if a.probs and ignore_index is not None:
         raise v.BadValue("ignore_index applies to integer class labels only; target holds probabilities")
@@ -42,7 +44,7 @@ def _prepare_ce(logits: Array, target: Array, axis: Any, weight: Any, ignore_ind
 @loss
 def cross_entropy(logits: Array, target: Array, /, *, axis: int = -1, weight: Array | None = None,
                   ignore_index: int | None = None, label_smoothing: float = 0.0,
-                  reduction: Reduction = "mean") -> Array:
+                  where: Array | None = None, reduction: Reduction = "mean") -> Array:
     """Softmax cross-entropy with torch's semantics (``F.cross_entropy``).
 
     ``target`` is either integer class labels (``logits``' shape without
@@ -87,30 +89,35 @@ def cross_entropy(logits: Array, target: Array, /, *, axis: int = -1, weight: Ar
       0.4413
     """
     ignore_index, eps = _multiclass_options(weight, ignore_index, label_smoothing)
-    a, w = _prepare_ce(logits, target, axis, weight, ignore_index, reduction)
+    a, w = _prepare_ce(logits, target, axis, weight, ignore_index, reduction, where)
     return a.run(_cross_entropy, axis=a.axis, weight=w, ignore_index=ignore_index, label_smoothing=eps)
 
 
 def _cross_entropy(a: Prepared, logits: Array, target: Array, *, axis: int, weight: Array | None,
                    ignore_index: int | None, label_smoothing: float) -> Any:
     ops = a.ops
+    masked = _masked_logits(ops, logits, a.where)
     if a.probs:
-        logp = ops.log_softmax(logits, axis=axis)
-        return _ce_from_probs(ops, logp, target, axis, weight, label_smoothing)
+        logp = ops.log_softmax(masked, axis=axis)
+        return _ce_from_probs(ops, logp, target, axis, weight, label_smoothing, a.where)
     # -log p[y] = logsumexp(z) - z[y]: one reduction and one gather, no
-    # (N, C) log-softmax unless label smoothing needs every class.
+    # (N, C) log-softmax unless label smoothing needs every class. With a
+    # class mask the normaliser runs over the kept classes and z[y] is the
+    # label's own score even where it is masked (optax's semantics).
     lab = _Labels(ops, target, logits.shape[axis], ignore_index)
-    lse = ops.logsumexp(logits, axis=axis)
+    lse = ops.logsumexp(masked, axis=axis)
     nll_y = lse - _gather(ops, logits, lab.safe, axis)
     out, denom, _ = _ce_from_labels(
-        ops, nll_y, lambda: _mean_neg_logp(ops, logits - ops.xp.expand_dims(lse, axis=axis), axis, weight), weight,
+        ops, nll_y,
+        lambda: _mean_neg_logp(ops, masked - ops.xp.expand_dims(lse, axis=axis), axis, weight, a.where), weight,
         label_smoothing, lab)
     return _mean(out, denom)
 
 
 @loss
 def nll(log_probs: Array, target: Array, /, *, axis: int = -1, weight: Array | None = None,
-        ignore_index: int | None = None, reduction: Reduction = "mean") -> Array:
+        ignore_index: int | None = None, where: Array | None = None,
+        reduction: Reduction = "mean") -> Array:
     """Negative log-likelihood of integer labels (torch's ``F.nll_loss``).
 
     ``-w[y] * log_probs[y]`` per sample; the mean divides by ``sum(w[y])``
@@ -136,7 +143,8 @@ def nll(log_probs: Array, target: Array, /, *, axis: int = -1, weight: Array | N
       0.2899
     """
     ignore_index, _ = _multiclass_options(weight, ignore_index, 0.0)
-    a = classes(log_probs, target, axis=axis, reduction=reduction, ignore_index=ignore_index, extra=(weight,))
+    a = classes(log_probs, target, axis=axis, reduction=reduction, ignore_index=ignore_index, extra=(weight,),
+                where=where)
     w = class_weight(a, weight, "weight")
     return a.run(_nll, axis=a.axis, weight=w, ignore_index=ignore_index)
 
@@ -144,14 +152,15 @@ def nll(log_probs: Array, target: Array, /, *, axis: int = -1, weight: Array | N
 def _nll(a: Prepared, logp: Array, target: Array, *, axis: int, weight: Array | None,
          ignore_index: int | None) -> Any:
     ops = a.ops
-    lab = _Labels(ops, target, logp.shape[axis], ignore_index)
+    lab = _Labels(ops, target, logp.shape[axis], ignore_index, a.where, axis)
     out, denom, _ = _ce_from_labels(ops, -_gather(ops, logp, lab.safe, axis), None, weight, 0.0, lab)
     return _mean(out, denom)
 
 
 @loss
 def focal(logits: Array, target: Array, /, *, gamma: float = 2.0, alpha: Array | None = None, axis: int = -1,
-          ignore_index: int | None = None, reduction: Reduction = "mean") -> Array:
+          ignore_index: int | None = None, where: Array | None = None,
+          reduction: Reduction = "mean") -> Array:
     """Multiclass (softmax) focal loss for integer labels.
 
     ``-alpha[y] * (1 - p_y) ** gamma * log p_y`` with ``p = softmax(logits)``.
@@ -193,7 +202,8 @@ def focal(logits: Array, target: Array, /, *, gamma: float = 2.0, alpha: Array |
     """
     gamma = v.number("gamma", gamma, low=0.0)
     ignore_index, _ = _multiclass_options(alpha, ignore_index, 0.0, "alpha")
-    a = classes(logits, target, axis=axis, reduction=reduction, ignore_index=ignore_index, extra=(alpha,))
+    a = classes(logits, target, axis=axis, reduction=reduction, ignore_index=ignore_index, extra=(alpha,),
+                where=where)
     alpha = class_weight(a, alpha, "alpha")
     return a.run(_focal, gamma=gamma, alpha=alpha, axis=a.axis, ignore_index=ignore_index)
 
@@ -201,9 +211,9 @@ def focal(logits: Array, target: Array, /, *, gamma: float = 2.0, alpha: Array |
 def _focal(a: Prepared, logits: Array, target: Array, *, gamma: float, alpha: Array | None, axis: int,
            ignore_index: int | None) -> Any:
     ops, xp = a.ops, a.xp
-    lab = _Labels(ops, target, logits.shape[axis], ignore_index)
-    lp = _gather(ops, ops.log_softmax(logits, axis=axis), lab.safe, axis)
-    if gamma == 0.0:
+    lab = _Labels(ops, target, logits.shape[axis], ignore_index, a.where, axis)
+    lp = _gather(ops, ops.log_softmax(_masked_logits(ops, logits, a.where), axis=axis), lab.safe, axis)
+    if numerics.is_number(gamma, 0.0):
         out = -lp
     elif numerics.small_int(gamma):
         out = -((-xp.expm1(lp)) ** int(gamma)) * lp  # 1 - p_y without cancellation; finite derivative
@@ -273,7 +283,7 @@ def multiclass_hinge(scores: Array, target: Array, /, *, margin: float = 1.0,
     """
     margin = v.number("margin", margin, low=0.0)
     v.choice("form", form, _FORMS)
-    if v.number("p", p) not in (1.0, 2.0):
+    if v.static_number("p", p, "the hinge's power") not in (1.0, 2.0):
         raise v.BadValue(f"p must be 1 or 2, got {p!r}")
     v.array_or_none("weight", weight)
     a = classes(scores, target, axis=axis, reduction=reduction, extra=(weight,))
@@ -291,7 +301,8 @@ def _multiclass_hinge(a: Prepared, s: Array, target: Array, *, axis: int, margin
         d = (s - sy) + margin  # exactly `margin` at j == y, whose term (margin ** p) is removed below
         h = numerics.hinge(ops, d, at_kink="zero")
         if p == 2:
-            m = xp.full((), margin, dtype=s.dtype, device=a.device)  # margin as the j == y term holds it
+            # margin as the j == y term holds it (in the scores' dtype)
+            m = margin if v.is_array(margin) else xp.asarray(margin, dtype=s.dtype, device=a.device)
             out = xp.sum(h * h, axis=axis) - m * m
         else:
             out = xp.sum(h, axis=axis) - margin
@@ -310,7 +321,8 @@ def _multiclass_hinge(a: Prepared, s: Array, target: Array, *, axis: int, margin
 
 @loss
 def poly1(logits: Array, target: Array, /, *, epsilon: float = 1.0, axis: int = -1, weight: Array | None = None,
-          ignore_index: int | None = None, label_smoothing: float = 0.0, reduction: Reduction = "mean") -> Array:
+          ignore_index: int | None = None, label_smoothing: float = 0.0, where: Array | None = None,
+          reduction: Reduction = "mean") -> Array:
     """Poly-1 loss: cross-entropy plus ``epsilon * (1 - p_t)``.
 
     ``p_t`` is the probability the model gives the (smoothed) target:
@@ -344,7 +356,7 @@ def poly1(logits: Array, target: Array, /, *, epsilon: float = 1.0, axis: int = 
     """
     epsilon = v.number("epsilon", epsilon, low=-1.0)
     ignore_index, eps = _multiclass_options(weight, ignore_index, label_smoothing)
-    a, w = _prepare_ce(logits, target, axis, weight, ignore_index, reduction)
+    a, w = _prepare_ce(logits, target, axis, weight, ignore_index, reduction, where)
     return a.run(_poly1, epsilon=epsilon, axis=a.axis, weight=w, ignore_index=ignore_index, label_smoothing=eps)
 
 
@@ -352,19 +364,19 @@ def _poly1(a: Prepared, logits: Array, target: Array, *, epsilon: float, axis: i
            ignore_index: int | None, label_smoothing: float) -> Any:
     ops, xp = a.ops, a.xp
     eps = label_smoothing
-    num_classes = logits.shape[axis]
-    logp = ops.log_softmax(logits, axis=axis)
+    logp = ops.log_softmax(_masked_logits(ops, logits, a.where), axis=axis)
     if a.probs:
-        ce = _ce_from_probs(ops, logp, target, axis, weight, eps)
-        pt = xp.sum(_smoothed(target, eps, num_classes) * xp.exp(logp), axis=axis)
+        ce = _ce_from_probs(ops, logp, target, axis, weight, eps, a.where)
+        pt = xp.sum(_smoothed(target, eps, _num_classes(ops, a.where, axis, logp)) * xp.exp(logp), axis=axis)
         poly = 1.0 - pt
         if weight is not None:
             poly = xp.sum(target * _along(ops, weight, axis, logp.ndim), axis=axis) * poly
         return ce + epsilon * poly
-    lab = _Labels(ops, target, num_classes, ignore_index)
+    lab = _Labels(ops, target, logp.shape[axis], ignore_index, a.where, axis)
     logp_y = _gather(ops, logp, lab.safe, axis)
-    ce, denom, wy = _ce_from_labels(ops, -logp_y, lambda: _mean_neg_logp(ops, logp, axis, weight), weight, eps, lab)
-    poly = 1.0 - ((1.0 - eps) * xp.exp(logp_y) + eps / num_classes)
+    ce, denom, wy = _ce_from_labels(ops, -logp_y, lambda: _mean_neg_logp(ops, logp, axis, weight, a.where), weight,
+                                    eps, lab)
+    poly = 1.0 - ((1.0 - eps) * xp.exp(logp_y) + eps / _num_classes(ops, a.where, axis, logp, keepdims=False))
     if wy is not None:
         poly = wy * poly
     return _mean(ce + epsilon * lab.finish(ops, poly), denom)
