@@ -6,8 +6,10 @@ arrays of shape ``[..., D]`` (any number of leading axes, one pair per leading
 index) and ``reduction="none"`` returns shape ``[...]``. Batch losses
 (:func:`batch_triplet`, :func:`nt_xent`, :func:`circle`) take ``[..., N, D]``
 with the batch on axis ``-2``; leading axes are independent batches. Per-pair
-labels have the embeddings' shape without the last axis. See the user guide
-(README, "Conventions") for what ``reduction`` does and how dtypes are handled.
+labels have the embeddings' shape without the last axis. :func:`hinge_embedding`
+takes distances already computed, elementwise (any shape, one value per
+element). See the user guide (README, "Conventions") for what ``reduction``
+does and how dtypes are handled.
 
 Numerics: every Euclidean norm or distance is computed so that a zero vector
 or a zero distance gives a finite value *and* a finite gradient (no NaN from
@@ -77,7 +79,7 @@ def _take_last(ops: Any, x: Array, idx: Array) -> Array:
     return ops.take_along_axis(x, idx, axis=-1)[..., 0]
 
 
-def _prepare_batch(embeddings: Array, labels: Array, reduction: str, where: Any) -> tuple[Prepared, Any]:
+def _prepare_batch(embeddings: Array, labels: Array, reduction: str, where: Any) -> tuple[Prepared, Any, Any]:
     """The batch losses' embeddings ``[..., N, D]`` and their ``[..., N]``
     labels (any dtype that supports ``==``: checked, never cast), and the
     ``where=`` mask, one value per embedding."""
@@ -184,7 +186,8 @@ def _contrastive(a: Prepared, x1: Array, x2: Array, similar: Array, *, margin: f
 @loss
 def triplet(anchor: Array, positive: Array, negative: Array, /, *, margin: float = 1.0, p: float = 2.0,
             eps: float = 1e-6, swap: bool = False, squared: bool = False,
-            distance: Callable[[Array, Array], Array] | None = None, reduction: Reduction = "mean") -> Array:
+            distance: Callable[[Array, Array], Array] | None = None, where: Array | None = None,
+            reduction: Reduction = "mean") -> Array:
     """Triplet margin loss with torch's ``triplet_margin_loss`` semantics.
 
     Per triplet, ``max(0, d(a, p) - d(a, n) + margin)`` with torch's pairwise
@@ -242,7 +245,7 @@ def triplet(anchor: Array, positive: Array, negative: Array, /, *, margin: float
       0.5
     """
     margin = v.positive("margin", margin)
-    p = v.positive("p", p)
+    p = v.static_number("p", p, "it selects the norm", low=0.0, low_open=True)
     eps = v.number("eps", eps, low=0.0)
     swap = v.flag("swap", swap)
     squared = v.flag("squared", squared)
@@ -255,8 +258,12 @@ def triplet(anchor: Array, positive: Array, negative: Array, /, *, margin: float
         if changed:
             raise v.BadValue(f"{', '.join(changed)} cannot be combined with distance: p, eps and squared shape the "
                              "built-in p-norm distance, which distance replaces (write them into distance)")
-    a = prepare(anchor, positive, negative, reduction=reduction)
-    v.min_ndim(a.arrays[0], "anchor", 1, "[..., D]")
+    a = prepare(anchor, positive, negative, reduction=reduction, extra=(where,))
+    x = a.arrays[0]
+    v.min_ndim(x, "anchor", 1, "[..., D]")
+    if where is not None:  # per triplet [...] or per feature [..., D]
+        element, keep = masks(a.ops, where, tuple(x.shape), (x.ndim - 1,))
+        a = a._replace(where=element, keep=keep)
     return a.run(_triplet, margin=margin, p=p, eps=eps, swap=swap, squared=squared, distance=distance)
 
 
@@ -287,8 +294,9 @@ def _triplet(a: Prepared, anchor: Array, positive: Array, negative: Array, *, ma
 
     def dist(x: Array, y: Array) -> Array:
         if distance is not None:
-            return _distance(a, distance, x, y)
-        v = x - y + eps if eps else x - y
+            return _distance(a, distance, *_features(a, x, y))
+        v = x - y if numerics.is_number(eps, 0.0) else x - y + eps
+        (v,) = _features(a, v)  # a masked feature adds nothing to the distance
         if p == 2.0:
             # Sum of squares, then a sqrt that is safe at 0: one fused pass on XLA.
             sq = xp.sum(v * v, axis=-1)
@@ -384,7 +392,7 @@ def batch_triplet(embeddings: Array, labels: Array, /, *, margin: float = 1.0,
     """
     margin = v.positive("margin", margin)
     v.choice("mining", mining, ("all", "batch_hard", "semi_hard"))
-    p = v.positive("p", p)
+    p = v.static_number("p", p, "it selects the norm", low=0.0, low_open=True)
     squared = v.flag("squared", squared)
     a, labels, w = _prepare_batch(embeddings, labels, reduction, where)
     return a.run(_batch_triplet, labels=labels, margin=margin, mining=mining, p=p, squared=squared, keep=w)
@@ -667,7 +675,8 @@ def _circle(a: Prepared, e: Array, *, labels: Array, margin: float, gamma: float
 # --- hinge embedding (distances in) ---------------------------------------------
 
 @loss
-def hinge_embedding(x: Array, target: Array, /, *, margin: float = 1.0, reduction: Reduction = "mean") -> Array:
+def hinge_embedding(x: Array, target: Array, /, *, margin: float = 1.0, where: Array | None = None,
+                    reduction: Reduction = "mean") -> Array:
     """Hinge embedding loss with torch's ``hinge_embedding_loss`` semantics.
 
     Elementwise on ``x`` (typically a distance between two embeddings, such
@@ -705,7 +714,7 @@ def hinge_embedding(x: Array, target: Array, /, *, margin: float = 1.0, reductio
       array([0.5 , 0.  , 0.75, 2.  ])
     """
     margin = v.number("margin", margin)
-    return prepare(x, target, reduction=reduction).run(_hinge_embedding, margin=margin)
+    return prepare(x, target, reduction=reduction, where=where).run(_hinge_embedding, margin=margin)
 
 
 def _hinge_embedding(a: Prepared, x: Array, target: Array, *, margin: float) -> Array:

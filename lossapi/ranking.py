@@ -55,6 +55,7 @@ def _lists(scores: Array, relevance: Array, axis: Any, reduction: str, where: An
             pass
         raise v.BadValue("scores must have at least one dimension (the list axis), got a 0-d array")
     a = prepare(scores, relevance, reduction=reduction, where=where, axis=axis, what="scores")
+    assert a.axis is not None
     return a, a.axis
 
 

@@ -7,11 +7,12 @@ against the ``scan`` primitive (a Python loop on most backends,
 ``jax.lax.scan`` on JAX, so ``jax.jit`` compiles it in a time independent of
 the sequence length).
 
-Numerics: an impossible alignment is carried as a large *finite* negative
-log-probability (an eighth of the dtype's lowest value) instead of ``-inf``,
-so no ``inf - inf`` appears in the recursion or its gradient; the loss of a
-sample none of whose alignments is possible is reported as ``inf`` (or 0 with
-``zero_infinity``) with zero gradient.
+Numerics: log(0) (an unreachable state, a ``-inf`` log-probability) is
+carried as a large *finite* negative number (the dtype's lowest value over
+``4 (T + 1)``, so ``T + 1`` of them add up to a finite number) instead of
+``-inf``, so no ``inf - inf`` appears in the recursion or its gradient; the
+loss of a sample none of whose alignments is possible is reported as ``inf``
+(or 0 with ``zero_infinity``) with zero gradient.
 """
 
 from __future__ import annotations
@@ -21,9 +22,8 @@ from typing import Any
 
 from ._core import validate as v
 from ._core.loss import current, loss
-from ._core.prepare import Prepared, compute_dtype, float_array
+from ._core.prepare import Prepared, prepare
 from ._core.types import Array, Reduction
-from .backends import resolve
 
 __all__ = ["ctc"]
 
@@ -98,17 +98,16 @@ def _integer(ops: Any, x: Any, name: str, shape: tuple[int, ...], layout: str) -
 
 def _prepare(log_probs: Any, labels: Any, input_lengths: Any, label_lengths: Any, blank: Any,
              reduction: str) -> tuple[Prepared, int]:
-    call = current()
-    names = call.params
-    v.reduction(reduction)
-    for name, x in zip(names[1:], (labels, input_lengths, label_lengths)):
+    names = current().params
+    ints = (labels, input_lengths, label_lengths)
+    for name, x in zip(names[1:], ints):
         v.array(name, x)
-    ops = resolve(call.name, log_probs, labels, input_lengths, label_lengths)
-    arrays = (log_probs, labels, input_lengths, label_lengths)
-    if getattr(ops, "adopts_numpy", False):
-        arrays = tuple(ops.own(x) for x in arrays)
-    x, labels, input_lengths, label_lengths = arrays
-    float_array(ops, x, names[0])
+    # log_probs in the compute dtype; the integer arrays join the one-library check.
+    a = prepare(log_probs, reduction=reduction, extra=ints)
+    ops, x = a.ops, a.arrays[0]
+    if ops.adopts_numpy:  # NumPy arrays next to JAX / Dask arrays, taken as those libraries take them
+        ints = tuple(ops.own(i) for i in ints)
+    labels, input_lengths, label_lengths = ints
     if x.ndim != 3:
         raise v.BadValue(f"{names[0]} must have shape [N, T, C] (batch, time, classes), got shape {tuple(x.shape)}")
     n, t, c = (int(d) for d in x.shape)
@@ -120,14 +119,10 @@ def _prepare(log_probs: Any, labels: Any, input_lengths: Any, label_lengths: Any
     _integer(ops, input_lengths, names[2], (n,), "[N]")
     _integer(ops, label_lengths, names[3], (n,), "[N]")
     blank = _blank(blank, c)
-    out_dtype = x.dtype
-    cdt = compute_dtype(ops, out_dtype)
-    if x.dtype != cdt:
-        x = ops.xp.astype(x, cdt)
     s = int(labels.shape[1])
     checks = (_lengths_check(input_lengths, label_lengths, t, s, names),
               _labels_check(labels, label_lengths, c, blank, names))
-    return Prepared(ops, out_dtype, reduction, (x, labels, input_lengths, label_lengths), checks=checks), blank
+    return a._replace(arrays=(x, labels, input_lengths, label_lengths), checks=checks), blank
 
 
 def _blank(value: Any, num_classes: int) -> int:
@@ -209,7 +204,10 @@ def _ctc(a: Prepared, log_probs: Array, labels: Array, input_lengths: Array, lab
     n, t, c = (int(d) for d in log_probs.shape)
     s = int(labels.shape[1])
     size = 2 * s + 1  # the extended sequence: blank, l1, blank, l2, ..., blank
-    neg = float(xp.finfo(dt).min) / 8.0  # log(0) stand-in: finite, and twice it still is
+    # log(0) stand-in: finite, and so small that T + 1 of them still are, so
+    # alpha (a sum of at most T emissions on top of the start) never reaches
+    # -inf and no step needs a clamp.
+    neg = float(xp.finfo(dt).min) / (4.0 * (t + 1))
     ll = _index(xp, label_lengths)
     il = _index(xp, input_lengths)
     lab = _index(xp, labels)
@@ -250,13 +248,12 @@ def _ctc(a: Prepared, log_probs: Array, labels: Array, input_lengths: Array, lab
         # log(exp(alpha) + exp(prev1) + exp(prev2)) shifted by the
         # (gradient-free) largest: each exp <= 1, the sum >= 1.
         m = ops.stop_gradient(xp.maximum(alpha, xp.maximum(prev1, prev2)))
-        total = m + xp.log(xp.exp(alpha - m) + xp.exp(prev1 - m) + xp.exp(prev2 - m))
-        new = xp.maximum(total + e, floor)  # never below the stand-in: no overflow to -inf
+        new = m + xp.log(xp.exp(alpha - m) + xp.exp(prev1 - m) + xp.exp(prev2 - m)) + e
         return xp.where(on[:, None], new, alpha), None
 
-    # Before the first frame: probability 1 in a virtual state just before
-    # the first blank, written as state 0 at log 1; the step from it reaches
-    # states 0 (stay) and 1 (advance), the two starts of an alignment.
+    # Before the first frame: log 1 in state 0, log 0 elsewhere. The first
+    # step then gives state 0 (stay) and state 1 (advance) their first
+    # emission, the two starts of an alignment, with the same recursion.
     alpha0 = xp.concat([xp.zeros((n, 1), dtype=dt, device=dev), floor[:, 1:]], axis=1)
     alpha, _ = ops.scan(step, alpha0, (emit, live))
 
@@ -264,7 +261,7 @@ def _ctc(a: Prepared, log_probs: Array, labels: Array, input_lengths: Array, lab
     end = 2 * xp.astype(ll, lab.dtype)[:, None]
     final = (states[None, :] == end) | (states[None, :] == end - 1)
     log_p = ops.logsumexp(xp.where(final, alpha, floor), axis=1)
-    impossible = log_p < 0.5 * neg  # only stand-ins on every path
+    impossible = log_p < 0.5 * neg  # a stand-in on every path
     nll = -log_p
     nll = xp.where(nll < 0, xp.zeros_like(nll), nll)  # rounding (optax issue #1771)
     out = xp.where(impossible, xp.full_like(nll, 0.0 if zero_infinity else float("inf")), nll)

@@ -19,7 +19,8 @@ import lossapi
 from harness import Backend, required_backends
 
 PKG = pathlib.Path(lossapi.__file__).parent
-FAMILIES = ["regression", "classification", "divergence", "embedding", "segmentation", "ranking", "detection"]
+FAMILIES = ["regression", "classification", "divergence", "embedding", "segmentation", "ranking", "detection",
+            "sequence"]
 
 
 def test_import_loads_no_framework():

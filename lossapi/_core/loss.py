@@ -147,8 +147,8 @@ def _array_options(call: Call, a: Any, options: dict[str, Any]) -> dict[str, Any
     ops = a.ops
     converted = {}
     for value, check in call.options:
+        x = ops.own(value)  # another library's array: a TypeError first
         check.run(ops)
-        x = ops.own(value)
         converted[id(value)] = x if x.dtype == a.dtype else ops.xp.astype(x, a.dtype)
     return {k: converted.get(id(val), val) for k, val in options.items()}
 

@@ -94,7 +94,7 @@ def _number_array(name: str, value: Any, low: float | None, high: float | None, 
         if not ops.option_readable(value):
             return
         try:
-            v = float(value)
+            v = float(ops.stop_gradient(value))
         except RuntimeError:  # torch.func.vmap: a batched value cannot be read
             return
         _in_bounds(name, v, low, high, low_open, high_open)

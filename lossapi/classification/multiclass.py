@@ -231,7 +231,8 @@ _FORMS = ("crammer_singer", "weston_watkins")
 @loss
 def multiclass_hinge(scores: Array, target: Array, /, *, margin: float = 1.0,
                      form: Literal["crammer_singer", "weston_watkins"] = "crammer_singer", axis: int = -1,
-                     p: Literal[1, 2] = 1, weight: Array | None = None, reduction: Reduction = "mean") -> Array:
+                     p: Literal[1, 2] = 1, weight: Array | None = None, where: Array | None = None,
+                     reduction: Reduction = "mean") -> Array:
     """Multiclass hinge loss for integer labels, in either classic form.
 
     With ``s`` the scores and ``y`` the label:
@@ -286,7 +287,7 @@ def multiclass_hinge(scores: Array, target: Array, /, *, margin: float = 1.0,
     if v.static_number("p", p, "the hinge's power") not in (1.0, 2.0):
         raise v.BadValue(f"p must be 1 or 2, got {p!r}")
     v.array_or_none("weight", weight)
-    a = classes(scores, target, axis=axis, reduction=reduction, extra=(weight,))
+    a = classes(scores, target, axis=axis, reduction=reduction, extra=(weight,), where=where)
     w = class_weight(a, weight, "weight")
     return a.run(_multiclass_hinge, axis=a.axis, margin=margin, form=form, p=int(p), weight=w)
 
@@ -295,11 +296,13 @@ def _multiclass_hinge(a: Prepared, s: Array, target: Array, *, axis: int, margin
                       weight: Array | None) -> Array:
     ops, xp = a.ops, a.xp
     num_classes = s.shape[axis]
-    lab = _Labels(ops, target, num_classes, None)
+    lab = _Labels(ops, target, num_classes, None, a.where, axis)  # a masked label's class drops its sample
     sy = xp.expand_dims(_gather(ops, s, lab.safe, axis), axis=axis)
     if form == "weston_watkins":
         d = (s - sy) + margin  # exactly `margin` at j == y, whose term (margin ** p) is removed below
         h = numerics.hinge(ops, d, at_kink="zero")
+        if a.where is not None:  # a masked class j is no violation
+            h = xp.where(a.where, h, xp.zeros_like(h))
         if p == 2:
             # margin as the j == y term holds it (in the scores' dtype)
             m = margin if v.is_array(margin) else xp.asarray(margin, dtype=s.dtype, device=a.device)
@@ -311,12 +314,15 @@ def _multiclass_hinge(a: Prepared, s: Array, target: Array, *, axis: int, margin
         shape[axis] = num_classes
         index = xp.reshape(xp.arange(num_classes, dtype=target.dtype, device=a.device), tuple(shape))
         others = xp.where(index == xp.expand_dims(lab.safe, axis=axis), -math.inf, s)
+        if a.where is not None:
+            others = xp.where(a.where, others, -math.inf)
         out = numerics.hinge(ops, margin + xp.max(others, axis=axis) - xp.squeeze(sy, axis=axis), at_kink="zero")
         if p == 2:
             out = out * out
     if weight is not None:
         out = _class_values(ops, weight, lab.safe) * out
-    return lab.finish(ops, out)
+    out = lab.finish(ops, out)
+    return _mean(out, lab.weights(ops, out.dtype) if lab.ignoring else None)
 
 
 @loss

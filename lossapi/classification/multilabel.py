@@ -10,7 +10,7 @@ import math
 from .._core import numerics
 from .._core import validate as v
 from .._core.loss import loss
-from .._core.prepare import Prepared, prepare
+from .._core.prepare import Prepared, masks, prepare
 from .._core.prepare import weight as elementwise_weight
 from .._core.types import Array, Reduction
 
@@ -27,7 +27,8 @@ def _classes_last(a: Prepared, name: str) -> int:
 
 
 @loss
-def multilabel_margin(scores: Array, target: Array, /, *, reduction: Reduction = "mean") -> Array:
+def multilabel_margin(scores: Array, target: Array, /, *, where: Array | None = None,
+                      reduction: Reduction = "mean") -> Array:
     """Multi-label margin loss with torch's semantics (``F.multilabel_margin_loss``).
 
     ``target`` lists each sample's true classes as class indices, padded with
@@ -63,7 +64,7 @@ def multilabel_margin(scores: Array, target: Array, /, *, reduction: Reduction =
       >>> round(float(lossapi.multilabel_margin(x, np.array([[3, 0, -1, 1]]))), 6)
       0.85
     """
-    a = prepare(scores, reduction=reduction, extra=(target,))
+    a = prepare(scores, reduction=reduction, extra=(target, where))
     num_classes = _classes_last(a, "scores")
     x = a.arrays[0]
     v.array("target", target)
@@ -75,7 +76,8 @@ def multilabel_margin(scores: Array, target: Array, /, *, reduction: Reduction =
                          "target (class indices padded with -1) must have the shape of scores")
     # Entries in [-1, C): the label check with -1 (the padding) allowed.
     check = v.label_range(target, num_classes, -1, "target")
-    a = a._replace(arrays=(x, target), axis=x.ndim - 1, checks=(check,))
+    element, keep = masks(a.ops, where, tuple(x.shape), (x.ndim - 1,))
+    a = a._replace(arrays=(x, target), axis=x.ndim - 1, checks=(check,), where=element, keep=keep)
     return a.run(_multilabel_margin)
 
 
@@ -94,9 +96,16 @@ def _multilabel_margin(a: Prepared, x: Array, target: Array) -> Array:
     zero = xp.zeros_like(x)
     x_j = xp.sum(xp.where(hit, x[..., None, :], zero[..., None, :]), axis=-1)  # [..., k]: x at the listed class
     pairs = listed[..., :, None] & ~is_target[..., None, :]
+    if a.where is not None:  # a masked class is in no pair, as a target or as a non-target
+        kept_j = xp.any(hit & a.where[..., None, :], axis=-1)
+        pairs = pairs & kept_j[..., :, None] & a.where[..., None, :]
+        denom = xp.sum(xp.astype(a.where, x.dtype), axis=-1)  # the kept classes
+        denom = xp.maximum(denom, xp.ones_like(denom))
+    else:
+        denom = num_classes
     # torch's order of terms: (1 - x[j]) + x[i].
     h = numerics.hinge(ops, (1.0 - x_j)[..., :, None] + x[..., None, :], at_kink="zero")
-    out = xp.sum(xp.where(pairs, h, xp.zeros_like(h)), axis=(-2, -1)) / num_classes
+    out = xp.sum(xp.where(pairs, h, xp.zeros_like(h)), axis=(-2, -1)) / denom
     # Entries outside [-1, C) anywhere in the row (not caught under tracing): NaN.
     valid = xp.all((target >= -1) & (target < num_classes), axis=-1)
     return xp.where(valid, out, math.nan)
@@ -104,7 +113,7 @@ def _multilabel_margin(a: Prepared, x: Array, target: Array) -> Array:
 
 @loss
 def multilabel_soft_margin(logits: Array, target: Array, /, *, weight: Array | None = None,
-                           reduction: Reduction = "mean") -> Array:
+                           where: Array | None = None, reduction: Reduction = "mean") -> Array:
     """Multi-label soft-margin loss with torch's semantics (``F.multilabel_soft_margin_loss``).
 
     The binary cross-entropy on logits of each class, weighted, averaged over
@@ -133,8 +142,11 @@ def multilabel_soft_margin(logits: Array, target: Array, /, *, weight: Array | N
       0.377779
     """
     v.array_or_none("weight", weight)
-    a = prepare(logits, target, reduction=reduction, extra=(weight,))
+    a = prepare(logits, target, reduction=reduction, extra=(weight, where))
     _classes_last(a, "logits")
+    x = a.arrays[0]
+    element, keep = masks(a.ops, where, tuple(x.shape), (x.ndim - 1,))
+    a = a._replace(where=element, keep=keep)
     return a.run(_multilabel_soft_margin, weight=elementwise_weight(a, weight, "weight"))
 
 
@@ -142,4 +154,8 @@ def _multilabel_soft_margin(a: Prepared, x: Array, t: Array, *, weight: Array | 
     out = a.ops.sigmoid_cross_entropy(x, t)
     if weight is not None:
         out = weight * out
-    return a.xp.sum(out, axis=-1) / x.shape[-1]
+    if a.where is None:
+        return a.xp.sum(out, axis=-1) / x.shape[-1]
+    xp = a.xp
+    n = xp.sum(xp.astype(a.where, x.dtype), axis=-1)  # the kept classes' mean
+    return a.sum(out, axis=-1) / xp.maximum(n, xp.ones_like(n))
