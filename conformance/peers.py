@@ -298,22 +298,47 @@ def _one_hot(labels, c, axis, dtype):
     return _jnp().moveaxis(jax.nn.one_hot(labels, c, dtype=dtype), -1, axis)
 
 
-def _o_cross_entropy(*, axis=-1, weight=None, ignore_index=None, label_smoothing=0.0, reduction="mean"):
+def _masked(per: Callable[..., Any], reduction: str, where: Any, axis: Any) -> Callable[..., Any]:
+    """An optax loss that takes ``where=`` (a mask of the first input's
+    shape), reduced with lossapi's semantics: a sample with nothing left is 0
+    and leaves the mean, whose denominator counts the samples left (at least 1)."""
+    if where is None:
+        return _reduced(per, reduction)
+    if reduction not in ("mean", "sum", "none"):
+        raise Unsupported(f"reduction {reduction!r}")
+    jnp = _jnp()
+
+    def f(*a):
+        keep = jnp.any(where, axis=axis)
+        vals = jnp.where(keep, per(*a, where=where), 0.0)
+        if reduction == "none":
+            return vals
+        if reduction == "sum":
+            return vals.sum()
+        return vals.sum() / jnp.maximum(keep.sum(), 1).astype(vals.dtype)
+    return f
+
+
+def _o_cross_entropy(*, axis=-1, weight=None, ignore_index=None, label_smoothing=0.0, where=None,
+                     reduction="mean"):
     _no(weight=weight)
     if ignore_index is not None:
         raise Unsupported("optax has no ignore_index")
     ox, jnp = _ox(), _jnp()
     e = label_smoothing
 
-    def per(logits, target):
+    if where is not None and e:
+        raise Unsupported("label_smoothing with where: optax smooths over every class")
+
+    def per(logits, target, **w):
         c = logits.shape[axis]
         if jnp.issubdtype(target.dtype, jnp.floating):
-            return ox.softmax_cross_entropy(logits, target * (1.0 - e) + e / c if e else target, axis=axis)
+            return ox.softmax_cross_entropy(logits, target * (1.0 - e) + e / c if e else target, axis=axis, **w)
         if e:
             return ox.softmax_cross_entropy(logits, ox.smooth_labels(_one_hot(target, c, axis, logits.dtype), e),
                                             axis=axis)
-        return ox.softmax_cross_entropy_with_integer_labels(logits, target, axis=axis)
-    return _reduced(per, reduction)
+        return ox.softmax_cross_entropy_with_integer_labels(logits, target, axis=axis, **w)
+    return _masked(per, reduction, where, axis)
 
 
 def _o_multiclass_hinge(*, margin=1.0, form="crammer_singer", axis=-1, reduction="mean"):
@@ -335,32 +360,33 @@ def _o_triplet(*, margin=1.0, p=2.0, eps=1e-6, swap=False, squared=False, distan
     return _reduced(_ox().triplet_margin_loss, reduction, norm_degree=p, margin=margin, eps=0.0)
 
 
-def _o_poly1(*, epsilon=1.0, axis=-1, weight=None, ignore_index=None, label_smoothing=0.0, reduction="mean"):
+def _o_poly1(*, epsilon=1.0, axis=-1, weight=None, ignore_index=None, label_smoothing=0.0, where=None,
+             reduction="mean"):
     _no(weight=weight, ignore_index=ignore_index)
     if label_smoothing:
         raise Unsupported(f"label_smoothing={label_smoothing!r}")
     ox, jnp = _ox(), _jnp()
 
-    def per(logits, target):  # integer labels, or (one-hot) probabilities as given
+    def per(logits, target, **w):  # integer labels, or (one-hot) probabilities as given
         if not jnp.issubdtype(target.dtype, jnp.floating):
             target = _one_hot(target, logits.shape[axis], axis, logits.dtype)
-        return ox.poly_loss_cross_entropy(logits, target, epsilon=epsilon, axis=axis)
-    return _reduced(per, reduction)
+        return ox.poly_loss_cross_entropy(logits, target, epsilon=epsilon, axis=axis, **w)
+    return _masked(per, reduction, where, axis)
 
 
-def _o_kl(*, axis=-1, reduction="mean"):
+def _o_kl(*, axis=-1, where=None, reduction="mean"):
     kl, log = _ox().kl_divergence, _jnp().log
-    return _reduced(lambda p, q: kl(log(q), p, axis=axis), reduction)
+    return _masked(lambda p, q, **w: kl(log(q), p, axis=axis, **w), reduction, where, axis)
 
 
-def _o_kl_log(*, axis=-1, reduction="mean"):
+def _o_kl_log(*, axis=-1, where=None, reduction="mean"):
     kl = _ox().kl_divergence_with_log_targets
-    return _reduced(lambda lp, lq: kl(lq, lp, axis=axis), reduction)
+    return _masked(lambda lp, lq, **w: kl(lq, lp, axis=axis, **w), reduction, where, axis)
 
 
-def _o_cosine_proximity(*, axis=-1, reduction="mean"):
+def _o_cosine_proximity(*, axis=-1, where=None, reduction="mean"):
     cos = _ox().cosine_similarity
-    return _reduced(lambda x1, x2: -cos(x1, x2, axis=axis), reduction)
+    return _masked(lambda x1, x2, **w: -cos(x1, x2, axis=axis, **w), reduction, where, axis)
 
 
 def _o_nt_xent(*, temperature=0.5, reduction="mean"):
@@ -548,6 +574,10 @@ def _draw(rng, spec):
         return rng.poisson(3.0, size=spec[1]).astype(np.float64)
     if kind == "positive":
         return rng.uniform(0.2, 2.0, size=spec[1])
+    if kind == "mask":  # ("mask", shape): a where= mask, about 70% True, one row entirely False
+        m = rng.random(spec[1]) < 0.7
+        m[0] = False
+        return m
     if kind == "ctc_labels":  # ("ctc_labels", (N, S), C): classes 1..C-1 (0 is the blank)
         return rng.integers(1, spec[2], size=spec[1]).astype(np.int64)
     if kind == "lengths":  # ("lengths", (N,), lo, hi): integers in [lo, hi]
@@ -626,6 +656,20 @@ CHECKS: list[PeerCheck] = [
               {"label_smoothing": 0.1}, libs=("torch", "optax")),
     PeerCheck("ce-axis1", "cross_entropy", [("logits", _normal((2, C, 3), 2)), ("target", ("labels", (2, 3), C))],
               {"axis": 1}, libs=("torch", "optax")),
+    # where= masks (optax's semantics: masked logits leave the log-softmax; a
+    # sample with nothing left is 0 and leaves the mean)
+    PeerCheck("ce-labels-where", "cross_entropy", [("logits", _normal((N, C), 2)), ("target", ("labels", (N,), C))],
+              libs=("optax",), option_arrays={"where": ("mask", (N, C))}),
+    PeerCheck("ce-probs-where", "cross_entropy", [("logits", _normal((N, C), 2)), ("target", ("probs", (N, C)))],
+              libs=("optax",), option_arrays={"where": ("mask", (N, C))}, grad=(0, 1)),
+    PeerCheck("poly1-where", "poly1", [("logits", _normal((N, C), 2)), ("target", ("probs", (N, C)))],
+              {"epsilon": 1.0}, libs=("optax",), option_arrays={"where": ("mask", (N, C))}),
+    PeerCheck("kl-where", "kl_divergence", [("p", ("probs", (4, 5))), ("q", ("probs", (4, 5)))], libs=("optax",),
+              grad=(0, 1), option_arrays={"where": ("mask", (4, 5))}),
+    PeerCheck("kl-log-where", "kl_divergence_log", [("log_p", ("log_probs", (4, 5))), ("log_q", ("log_probs", (4, 5)))],
+              libs=("optax",), grad=(0, 1), option_arrays={"where": ("mask", (4, 5))}),
+    PeerCheck("cosine_proximity-where", "cosine_proximity", [("x1", _normal((6, 4))), ("x2", _normal((6, 4)))],
+              libs=("optax",), grad=(0, 1), option_arrays={"where": ("mask", (6, 4))}),
     PeerCheck("nll", "nll", [("log_probs", ("log_probs", (N, C))), ("target", ("labels", (N,), C))]),
     PeerCheck("nll-weight-ignore", "nll", [("log_probs", ("log_probs", (N, C))), ("target", ("labels_ignore", (N,), C, 1))],
               {"ignore_index": 1}, option_arrays={"weight": ("positive", (C,))}),

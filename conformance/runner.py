@@ -226,6 +226,7 @@ def parse_args(argv):
     ap.add_argument("--quiet", action="store_true", help="print only the summary line")
     ap.add_argument("--cases", default="*", help="glob on case ids (default: all)")
     ap.add_argument("--no-peers", action="store_true", help="skip the peer cross-checks")
+    ap.add_argument("--peers", default="*", help="glob on peer check ids (default: all)")
     a = ap.parse_args(argv)
     a.backends = [b.strip() for b in a.backends.split(",") if b.strip()]
     a.dtypes = [d.strip() for d in a.dtypes.split(",") if d.strip()]
@@ -315,6 +316,8 @@ def run_peers(args, ready: dict[str, B.Backend], status: dict[str, dict]) -> lis
     cache: dict = {}
     lib_reason = {lib: peers.available(lib) for lib in peers.LIBS}
     for check in peers.CHECKS:
+        if not fnmatch.fnmatch(check.id, args.peers):
+            continue
         rep = {"id": check.id, "loss": check.loss, "options": {k: v for k, v in check.options.items()},
                "option_arrays": sorted(check.option_arrays), "libs": list(check.libs),
                "results": {}, "details": {}, "skip_reasons": {}}

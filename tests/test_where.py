@@ -111,6 +111,8 @@ def _elementwise_inputs(name, rng, shape=SHAPE):
         return (2 * n(), sign()), {}
     if name == "margin_ranking":
         return (n(), n(), sign()), {"margin": 0.2}
+    if name == "hinge_embedding":
+        return (rng.uniform(0.0, 2.0, size=shape), sign()), {"margin": 1.2}
     if name == "huber":
         return (2 * n(), n()), {"delta": 0.7}
     if name == "smooth_l1":
@@ -122,7 +124,7 @@ def _elementwise_inputs(name, rng, shape=SHAPE):
 
 ELEMENTWISE = ["mse", "mae", "huber", "smooth_l1", "log_cosh", "mape", "smape", "msle", "pinball", "poisson_nll",
                "gaussian_nll", "binary_cross_entropy", "binary_cross_entropy_with_logits", "binary_focal", "hinge",
-               "squared_hinge", "soft_margin", "margin_ranking", "giou", "diou", "ciou"]
+               "squared_hinge", "soft_margin", "margin_ranking", "hinge_embedding", "giou", "diou", "ciou"]
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
@@ -211,6 +213,20 @@ def _axis_inputs(name, rng):
         return (z, r), ({"temperature": 0.7} if name == "approx_ndcg" else {})
     if name == "contrastive":
         return (z, rng.normal(size=(N, C)), (rng.uniform(size=N) > 0.5).astype(np.float64)), {"margin": 2.0}
+    if name == "triplet":
+        return (z, z + 0.5 * rng.normal(size=(N, C)), rng.normal(size=(N, C))), {"margin": 1.0, "swap": True}
+    if name == "multiclass_hinge":
+        return (z, y), {"margin": 0.8}
+    if name == "multiclass_hinge_ww":
+        return (z, y), {"form": "weston_watkins", "p": 2, "weight": rng.uniform(0.5, 2.0, size=C)}
+    if name == "multilabel_margin":
+        t = -np.ones((N, C), dtype=np.int64)
+        for i in range(N):
+            k = int(rng.integers(1, 3))
+            t[i, :k] = rng.permutation(C)[:k]
+        return (z, t), {}
+    if name == "multilabel_soft_margin":
+        return (z, (rng.uniform(size=(N, C)) > 0.5).astype(np.float64)), {}
     if name == "cosine_embedding":
         return (z, rng.normal(size=(N, C)), rng.choice([-1.0, 1.0], size=N)), {"margin": 0.1}
     raise AssertionError(name)
@@ -218,13 +234,14 @@ def _axis_inputs(name, rng):
 
 def _fn(name):
     """The lossapi name of a case (cases with a suffix pass other targets)."""
-    return name.split("_ignore")[0].split("_probs")[0]
+    return name.split("_ignore")[0].split("_probs")[0].split("_ww")[0]
 
 
 AXIS_LOSSES = ["cross_entropy", "cross_entropy_ignore", "cross_entropy_probs", "nll", "focal", "poly1",
                "poly1_probs", "kl_divergence", "kl_divergence_log", "js_divergence", "gaussian_kl",
                "cosine_proximity", "dice", "jaccard", "tversky", "ranknet", "listnet", "listmle", "approx_ndcg",
-               "contrastive", "cosine_embedding"]
+               "contrastive", "cosine_embedding", "triplet", "multiclass_hinge", "multiclass_hinge_ww",
+               "multilabel_margin", "multilabel_soft_margin"]
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
@@ -242,18 +259,6 @@ def test_per_sample_mask(xp, name, reduction):
         _check(got, full)
     else:  # the reference's own denominators (class weights, ignored labels) on the kept samples
         _check(got, ref(*(a[keep] for a in arrays), reduction=reduction, **kw))
-
-
-def test_multiclass_hinge_where():
-    import inspect
-
-    if "where" not in inspect.signature(lossapi.multiclass_hinge).parameters:
-        pytest.skip("multiclass_hinge takes no where= yet (not part of this change)")
-    rng = np.random.default_rng(7)
-    z, y = rng.normal(size=(N, C)), rng.integers(0, C, size=N)
-    keep = np.array([True, False, True, True, False, True])
-    got = lossapi.multiclass_hinge(z, y, where=keep, reduction="mean")
-    _check(got, R.multiclass_hinge(z[keep], y[keep], reduction="mean"))
 
 
 def test_per_sample_mask_middle_axis(xp):
@@ -288,7 +293,7 @@ def _row(name, arrays, m, kw, i):
         zs, qs = z[i][mi], q[i][mi]
         p = _softmax(zs)
         return R.cross_entropy(zs[None], qs[None], reduction="sum") + kw["epsilon"] * np.sum(qs * (1.0 - p))
-    if name in ("nll", "focal", "poly1"):
+    if name in ("nll", "focal", "poly1", "multiclass_hinge", "multiclass_hinge_ww"):
         # A sample whose label's class is masked out is dropped; the others
         # see only the kept classes (the label re-indexed among them).
         x, y = arrays
@@ -301,19 +306,40 @@ def _row(name, arrays, m, kw, i):
                 kw[key] = kw[key][mi]
         if name == "nll":  # log-probabilities as given: no renormalisation
             return R.nll(x[i][mi][None], label, reduction="sum", **kw)
-        return getattr(R, name)(x[i][mi][None], label, reduction="sum", **kw)
+        return getattr(R, _fn(name))(x[i][mi][None], label, reduction="sum", **kw)
     if name in ("kl_divergence", "kl_divergence_log", "js_divergence", "gaussian_kl", "cosine_proximity"):
         a, b = arrays
         return getattr(R, name)(a[i][mi], b[i][mi], reduction="sum")
     if name in ("contrastive", "cosine_embedding"):
         x1, x2, t = arrays
         return getattr(R, name)(x1[i][mi], x2[i][mi], t[i], reduction="sum", **kw)
+    if name == "triplet":
+        return R.triplet(*(a[i][mi] for a in arrays), reduction="sum", **kw)
+    if name == "multilabel_soft_margin":  # the mean over the kept classes
+        x, t = arrays
+        return R.multilabel_soft_margin(x[i][mi][None], t[i][mi][None], reduction="sum")
+    if name == "multilabel_margin":
+        # A masked class is in no pair, as a target or as a non-target: the
+        # reference on the kept classes (targets re-indexed among them), whose
+        # mean divides by their number.
+        x, t = arrays
+        listed = []
+        for c in t[i]:
+            if c < 0:
+                break
+            listed.append(int(c))
+        new = np.cumsum(mi) - 1
+        sub = [int(new[c]) for c in listed if mi[c]]
+        target = -np.ones(int(mi.sum()), dtype=np.int64)
+        target[:len(sub)] = sub
+        return R.multilabel_margin(x[i][mi][None], target[None], reduction="sum")
     raise AssertionError(name)
 
 
-ELEMENT_LOSSES = ["cross_entropy_probs", "nll", "focal", "poly1", "poly1_probs", "kl_divergence",
-                  "kl_divergence_log", "js_divergence", "gaussian_kl", "cosine_proximity", "contrastive",
-                  "cosine_embedding"]
+ELEMENT_LOSSES = ["cross_entropy_probs", "nll", "focal", "poly1", "poly1_probs", "multiclass_hinge",
+                  "multiclass_hinge_ww", "kl_divergence", "kl_divergence_log", "js_divergence", "gaussian_kl",
+                  "cosine_proximity", "contrastive", "cosine_embedding", "triplet", "multilabel_margin",
+                  "multilabel_soft_margin"]
 
 
 def _element_mask(rng, shape):
@@ -329,9 +355,9 @@ def _element_mask(rng, shape):
 def test_element_mask(xp, name, reduction):
     rng = np.random.default_rng(_seed(name) + 1)
     arrays, kw = _axis_inputs(name, rng)
-    if name == "nll":
-        kw = {}  # weighted means of dropped samples: covered by the per-sample test
-    if name in ("nll", "focal", "poly1"):
+    if name in ("nll", "multiclass_hinge_ww"):
+        kw = {k: v for k, v in kw.items() if k != "weight"}  # weighted means: covered by the per-sample test
+    if name in ("nll", "focal", "poly1", "multiclass_hinge", "multiclass_hinge_ww"):
         arrays = (arrays[0], np.array([0, 1, 1, 3, 2, 0]))  # sample 2's label class is masked below
     m = _element_mask(rng, (N, C))
     got = xp.to_numpy(_call(xp, _fn(name), arrays, m, reduction, **kw))

@@ -112,11 +112,13 @@ def scan(xp, fn, init, xs):
     length); JAX overrides it with ``jax.lax.scan``, which compiles the body
     once, so the compile time does not grow with the length.
     """
-    seq = tuple(xs) if isinstance(xs, (tuple, list)) else None
-    n = (seq[0] if seq is not None else xs).shape[0]
+    seq = tuple(xs) if isinstance(xs, (tuple, list)) else (xs,)
+    # unstack (torch: unbind), not xs[i] per step: the gradient of T slices
+    # is then one stack, not T full-size zero arrays each with one slice set.
+    slices = [_unstack(xp, a) for a in seq]
+    steps = zip(*slices) if isinstance(xs, (tuple, list)) else slices[0]
     carry, ys = init, []
-    for i in range(n):
-        x = tuple(a[i, ...] for a in seq) if seq is not None else xs[i, ...]
+    for x in steps:
         carry, y = fn(carry, x)
         ys.append(y)
     if not ys or ys[0] is None:
@@ -124,3 +126,9 @@ def scan(xp, fn, init, xs):
     if isinstance(ys[0], tuple):
         return carry, tuple(xp.stack([y[k] for y in ys], axis=0) for k in range(len(ys[0])))
     return carry, xp.stack(ys, axis=0)
+
+
+def _unstack(xp, a):
+    if hasattr(xp, "unstack"):  # the standard's 2023.12 revision
+        return xp.unstack(a, axis=0)
+    return [a[i, ...] for i in range(a.shape[0])]

@@ -373,8 +373,11 @@ def _poly1(a: Prepared, logits: Array, target: Array, *, epsilon: float, axis: i
     logp = ops.log_softmax(_masked_logits(ops, logits, a.where), axis=axis)
     if a.probs:
         ce = _ce_from_probs(ops, logp, target, axis, weight, eps, a.where)
-        pt = xp.sum(_smoothed(target, eps, _num_classes(ops, a.where, axis, logp)) * xp.exp(logp), axis=axis)
-        poly = 1.0 - pt
+        q = _smoothed(target, eps, _num_classes(ops, a.where, axis, logp))
+        pt = a.sum(q * xp.exp(logp), axis=axis)
+        # With a class mask, 1 is the kept target mass: sum_c q[c] (1 - p[c])
+        # over the kept classes, as optax's poly_loss_cross_entropy.
+        poly = (1.0 if a.where is None else a.sum(q, axis=axis)) - pt
         if weight is not None:
             poly = xp.sum(target * _along(ops, weight, axis, logp.ndim), axis=axis) * poly
         return ce + epsilon * poly
