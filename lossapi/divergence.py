@@ -4,7 +4,11 @@ Distributions lie along ``axis`` (the last one by default): ``p[..., k]`` is
 the probability of outcome ``k``. ``reduction="none"`` returns one value per
 distribution (the input shape without ``axis``); "mean" averages those values,
 which for 2-D ``[batch, num_classes]`` inputs is torch's ``"batchmean"``.
-See the user guide (README, "Conventions") for reductions and dtypes.
+``axis`` may be a tuple of axes (reduced together). ``where=`` has the
+inputs' shape (a masked element counts as probability 0 in both
+distributions, i.e. leaves the sum) or the per-distribution shape;
+:func:`vae_loss` takes one per sample or one per element of ``x``. See the
+user guide (README, "Conventions") for reductions and dtypes.
 
 The order of arguments is the order in the formula: ``kl_divergence(p, q)``
 is KL(p ‖ q). **torch's ``kl_div(input, target)`` is the other way round**: it

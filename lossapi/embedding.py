@@ -11,6 +11,13 @@ takes distances already computed, elementwise (any shape, one value per
 element). See the user guide (README, "Conventions") for what ``reduction``
 does and how dtypes are handled.
 
+``where=``: paired losses take one boolean per pair (``[...]``) or per
+feature (``[..., D]``: a masked feature is left out of every distance, norm
+and dot product; for ``triplet(distance=...)`` it is set to 0 before the
+call); batch losses take one per embedding (``[..., N]``: a masked
+embedding is neither an anchor nor a candidate); :func:`cosine_proximity`
+also takes a tuple ``axis``.
+
 Numerics: every Euclidean norm or distance is computed so that a zero vector
 or a zero distance gives a finite value *and* a finite gradient (no NaN from
 ``sqrt`` at 0).

@@ -65,9 +65,11 @@ def ctc(log_probs: Array, labels: Array, input_lengths: Array, label_lengths: Ar
     ``(frame, class)`` (torch's own kernel returns ``exp(log_probs)`` minus
     that, which equals it only once composed with ``log_softmax``; lossapi's
     torch kernel returns the derivative of the value, as every other backend).
-    An impossible sample's gradient is 0. Negative values (which only
-    rounding gives for normalised ``log_probs``) are reported as 0, with
-    zero gradient.
+    An impossible sample's gradient is 0. A negative value (only rounding
+    gives one for normalised ``log_probs``; see optax issue #1771) is
+    reported as 0 with zero gradient, also for ``log_probs`` that are not
+    normalised (where torch returns it as it is). ``T = 0`` and ``N = 0``
+    are allowed (torch's kernel rejects empty ``log_probs``).
 
     References:
       Graves, Fernández, Gomez, Schmidhuber, "Connectionist Temporal

@@ -8,7 +8,6 @@ finite differences of the reference in the option."""
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 

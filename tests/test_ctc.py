@@ -119,6 +119,18 @@ def test_neg_inf_log_probs(xp):
         assert np.all(np.isfinite(g)) and np.all(g[1] == 0) and np.all(g[np.isinf(lp)] == 0)
 
 
+def test_no_frames_and_empty_batch(xp):
+    lp0, lab0, il0, ll0 = np.zeros((2, 0, 3)), np.array([[1], [2]]), np.array([0, 0]), np.array([0, 1])
+    got = lossapi.ctc(*_arrays(xp, (lp0, lab0, il0, ll0)), reduction="none")
+    np.testing.assert_array_equal(xp.to_numpy(got), R.ctc(lp0, lab0, il0, ll0, reduction="none"))  # [0, inf]
+    if xp.name == "dask":  # dask's max over a non-empty axis of an array with no rows raises (dask 2026.8)
+        return
+    empty = (np.zeros((0, 4, 3)), np.zeros((0, 2), dtype=np.int64), np.zeros(0, dtype=np.int64),
+             np.zeros(0, dtype=np.int64))
+    got = lossapi.ctc(*_arrays(xp, empty), reduction="sum")
+    assert float(xp.to_numpy(got)) == R.ctc(*empty, reduction="sum") == 0.0
+
+
 def test_perfect_alignment_is_zero(xp):
     # One-hot log-probs (0 / -inf) along the only alignment: loss exactly 0.
     with np.errstate(divide="ignore"):

@@ -563,7 +563,7 @@ KERNELS = {
     "kl_divergence": Kernel(kl_divergence, ("axis",)),
     "kl_divergence_log": Kernel(kl_divergence_log, ("axis",)),
     # sequence
-    "ctc": Kernel(ctc, ("blank", "zero_infinity")),
+    "ctc": Kernel(ctc, ("blank", "zero_infinity"), when=lambda a, o: a.arrays[0].numel() > 0),  # ATen: not empty
 }
 
 # Call plans (lossapi._core.loss) for tensors, for the losses with a row

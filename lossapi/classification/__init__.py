@@ -18,6 +18,14 @@ Three layouts:
   targets of the scores' shape (class indices padded with ``-1``, or
   0/1 targets); ``reduction="none"`` returns one value per sample.
 
+``where=`` (README, "Conventions"): elementwise losses take a mask that
+broadcasts to ``pred``'s shape; multiclass and multi-label losses take one
+per sample or one per score (a masked class leaves the softmax normaliser,
+the hinge sums and the class mean; :func:`cross_entropy` with labels follows
+optax and uses the label's own score even where masked, :func:`nll`,
+:func:`focal`, :func:`poly1` and :func:`multiclass_hinge` drop a sample whose
+label's class is masked). With probability targets, ``axis`` may be a tuple.
+
 Class labels out of ``[0, C)`` (and not equal to ``ignore_index``) are a
 ``ValueError`` where the values can be read without a device synchronisation
 or breaking tracing: NumPy, array-api-strict and torch CPU tensors outside
