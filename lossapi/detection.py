@@ -44,7 +44,7 @@ def _boxes(boxes1: Any, boxes2: Any, eps: Any, reduction: str, where: Any) -> tu
     shape ``[..., 4]``, ``boxes2`` of its shape; ``eps > 0``; ``where=`` one
     boolean per box pair (``[...]``)."""
     eps = v.positive("eps", eps)
-    a = prepare(boxes1, boxes2, reduction=reduction, extra=(where,))
+    a = prepare(boxes1, boxes2, reduction=reduction, extra=(v.array_or_none("where", where),))
     b = a.arrays[0]
     if b.ndim == 0 or b.shape[-1] != 4:
         raise v.BadValue(f"{current().params[0]} must have shape [..., 4] (boxes as x1, y1, x2, y2 on the last "

@@ -90,7 +90,7 @@ def _prepare_batch(embeddings: Array, labels: Array, reduction: str, where: Any)
     """The batch losses' embeddings ``[..., N, D]`` and their ``[..., N]``
     labels (any dtype that supports ``==``: checked, never cast), and the
     ``where=`` mask, one value per embedding."""
-    a = prepare(embeddings, reduction=reduction, extra=(labels, where))
+    a = prepare(embeddings, reduction=reduction, extra=(labels, v.array_or_none("where", where)))
     v.min_ndim(a.arrays[0], "embeddings", 2, "[..., N, D]")
     v.array("labels", labels)
     labels = a.ops.own(labels)
@@ -121,7 +121,7 @@ def _pairs(x1: Array, x2: Array, y: Array, y_name: str, reduction: str, where: A
     """Two ``[..., D]`` embeddings of equal shapes and one value per pair;
     ``where=`` per pair ``[...]`` or per feature ``[..., D]`` (a masked
     feature is left out of every distance and dot product)."""
-    a = prepare(x1, x2, y, reduction=reduction, same_shape=False, extra=(where,))
+    a = prepare(x1, x2, y, reduction=reduction, same_shape=False, extra=(v.array_or_none("where", where),))
     x1, x2, y = a.arrays
     v.same_shape(x1, x2, ("x1", "x2"))
     v.min_ndim(x1, "x1", 1, "[..., D]")
@@ -265,7 +265,7 @@ def triplet(anchor: Array, positive: Array, negative: Array, /, *, margin: float
         if changed:
             raise v.BadValue(f"{', '.join(changed)} cannot be combined with distance: p, eps and squared shape the "
                              "built-in p-norm distance, which distance replaces (write them into distance)")
-    a = prepare(anchor, positive, negative, reduction=reduction, extra=(where,))
+    a = prepare(anchor, positive, negative, reduction=reduction, extra=(v.array_or_none("where", where),))
     x = a.arrays[0]
     v.min_ndim(x, "anchor", 1, "[..., D]")
     if where is not None:  # per triplet [...] or per feature [..., D]
@@ -584,7 +584,7 @@ def nt_xent(z1: Array, z2: Array, /, *, temperature: float = 0.5, where: Array |
       0.551445
     """
     t = v.positive("temperature", temperature)
-    a = prepare(z1, z2, reduction=reduction, extra=(where,))
+    a = prepare(z1, z2, reduction=reduction, extra=(v.array_or_none("where", where),))
     v.min_ndim(a.arrays[0], "z1", 2, "[..., N, D]")
     return a.run(_nt_xent, temperature=t, keep=_batch_mask(a, where))
 

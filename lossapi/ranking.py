@@ -158,7 +158,7 @@ def _margin_ranking(a: Prepared, s1: Array, s2: Array, y: Array, *, margin: floa
 
 
 @loss
-def ranknet(scores: Array, relevance: Array, /, *, axis: int = -1, where: Array | None = None,
+def ranknet(scores: Array, relevance: Array, /, *, axis: int | tuple[int, ...] = -1, where: Array | None = None,
             reduction: Reduction = "mean") -> Array:
     """RankNet pairwise logistic loss, averaged over the ordered pairs of a list.
 
@@ -208,7 +208,7 @@ def _ranknet(a: Prepared, scores: Array, relevance: Array, *, axis: int) -> Arra
 
 
 @loss
-def listnet(scores: Array, relevance: Array, /, *, axis: int = -1, where: Array | None = None,
+def listnet(scores: Array, relevance: Array, /, *, axis: int | tuple[int, ...] = -1, where: Array | None = None,
             reduction: Reduction = "mean") -> Array:
     """ListNet top-one loss: cross entropy between two softmaxes of a list.
 
@@ -264,7 +264,7 @@ def _listnet(a: Prepared, scores: Array, relevance: Array, *, axis: int) -> Arra
 
 
 @loss
-def listmle(scores: Array, relevance: Array, /, *, axis: int = -1, where: Array | None = None,
+def listmle(scores: Array, relevance: Array, /, *, axis: int | tuple[int, ...] = -1, where: Array | None = None,
             reduction: Reduction = "mean") -> Array:
     """ListMLE: negative Plackett-Luce log-likelihood of the relevance order.
 
@@ -319,7 +319,8 @@ def _listmle(a: Prepared, scores: Array, relevance: Array, *, axis: int) -> Arra
 
 
 @loss
-def approx_ndcg(scores: Array, relevance: Array, /, *, temperature: float = 1.0, axis: int = -1,
+def approx_ndcg(scores: Array, relevance: Array, /, *, temperature: float = 1.0,
+                axis: int | tuple[int, ...] = -1,
                 where: Array | None = None, reduction: Reduction = "mean") -> Array:
     """ApproxNDCG loss: ``1 - NDCG`` with ranks smoothed by sigmoids.
 

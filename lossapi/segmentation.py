@@ -75,7 +75,7 @@ def _weighted_overlaps(xp: Any, p: Array, g: Array, axes: tuple[int, ...], alpha
 def _prepare(probs: Array, target: Array, smooth: Any, axis: Any, reduction: str,
              where: Any) -> tuple[Prepared, float, tuple[int, ...]]:
     smooth = v.number("smooth", smooth, low=0.0)
-    a = prepare(probs, target, reduction=reduction, extra=(where,))
+    a = prepare(probs, target, reduction=reduction, extra=(v.array_or_none("where", where),))
     axes = v.axes(axis, a.arrays[0].ndim)
     if where is not None:
         element, keep = masks(a.ops, where, tuple(a.arrays[0].shape), axes)

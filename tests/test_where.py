@@ -593,6 +593,26 @@ def test_vae_loss_drops_samples(xp):
             _check(xp.to_numpy(g), w)
 
 
+def test_vae_loss_element_mask(xp):
+    # A mask of x's shape leaves masked elements out of the reconstruction
+    # sum; the KL term is per sample; a sample with no element left is dropped.
+    rng = np.random.default_rng(31)
+    recon, x = rng.uniform(0.05, 0.95, size=(4, 2, 3)), rng.uniform(size=(4, 2, 3))
+    mu, lv = rng.normal(size=(4, 2)), rng.normal(scale=0.5, size=(4, 2))
+    m = rng.uniform(size=x.shape) < 0.6
+    m[1] = False
+    m[0, 0, 0] = True
+    kept = m.any(axis=(1, 2))
+    rec = np.array([R.binary_cross_entropy(recon[i][m[i]], x[i][m[i]], reduction="sum") if kept[i] else 0.0
+                    for i in range(4)])
+    kl = R.gaussian_kl(mu, lv, reduction="none")
+    for reduction in REDUCTIONS:
+        got = lossapi.vae_loss(*(xp.asarray(a) for a in (recon, x, mu, lv)), beta=2.0, where=xp.asarray(m),
+                               reduction=reduction)
+        for g, w in zip(got, (rec + 2.0 * kl, rec, kl)):
+            _check(xp.to_numpy(g), _reduce(w, kept, reduction))
+
+
 # --- nothing left: 0, not NaN ----------------------------------------------------------
 
 

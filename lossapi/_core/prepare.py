@@ -127,6 +127,7 @@ def prepare(*arrays: Any, reduction: str, same_shape: bool = True, extra: Sequen
     call = current()
     names = tuple(names or call.params)
     v.reduction(reduction)
+    v.array_or_none("where", where)
     ops = resolve(call.name, *arrays, *extra, where)
     if ops.adopts_numpy:
         arrays = tuple(None if o is None else ops.own(o) for o in arrays)
@@ -242,6 +243,7 @@ def classes(scores: Any, target: Any, *, axis: Any, reduction: str, probs: bool 
     sname, tname = call.params[0], call.params[1]
     v.reduction(reduction)
     v.array(tname, target)
+    v.array_or_none("where", where)
     ops = resolve(call.name, scores, target, *extra, where)
     if ops.adopts_numpy:
         scores, target = ops.own(scores), ops.own(target)
@@ -251,8 +253,9 @@ def classes(scores: Any, target: Any, *, axis: Any, reduction: str, probs: bool 
     axes = v.axis_or_axes(axis, scores.ndim, "scores")
     if len(axes) > 1:
         if not (probs and ops.kind(target.dtype) == "f"):
-            raise v.BadValue(f"axis {tuple(axis)} is a tuple of axes, which needs probability targets; integer "
-                             "class labels have one class axis (pass an int)")
+            why = "which needs probability targets; integer " if probs else "but integer "
+            raise v.BadValue(f"axis {tuple(axis)} is a tuple of axes, {why}class labels have one class axis "
+                             "(pass an int)")
         if tuple(target.shape) != tuple(scores.shape):
             raise v.BadValue(f"{sname} has shape {tuple(scores.shape)} but {tname} has shape "
                              f"{tuple(target.shape)}; probability targets must have the shape of {sname}")

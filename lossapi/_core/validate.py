@@ -94,7 +94,10 @@ def _number_array(name: str, value: Any, low: float | None, high: float | None, 
         if not ops.option_readable(value):
             return
         try:
-            v = float(ops.stop_gradient(value))
+            # detach (torch): no warning for a learnable option; not
+            # stop_gradient, which would trace a NumPy option under jax.jit
+            detach = getattr(value, "detach", None)
+            v = float(value if detach is None else detach())
         except RuntimeError:  # torch.func.vmap: a batched value cannot be read
             return
         _in_bounds(name, v, low, high, low_open, high_open)
@@ -151,15 +154,17 @@ def axis(value: Any, ndim: int, what: str = "inputs") -> int:
     return _index(value, ndim, what, f"axis must be an int, got {type(value).__name__}")
 
 
-def axes(value: Any, ndim: int, what: str = "inputs") -> tuple[int, ...]:
+def axes(value: Any, ndim: int, what: str = "inputs", none: bool = True) -> tuple[int, ...]:
     """``value`` (None, an integer or a non-empty tuple/list of integers) as a
-    tuple of distinct non-negative axes; None means every axis."""
+    tuple of distinct non-negative axes; None means every axis (``none``:
+    whether None is accepted, for the messages)."""
     if value is None:
         return tuple(range(ndim))
     items = tuple(value) if isinstance(value, (tuple, list)) else (value,)
+    kinds = "None, an int" if none else "an int"
     if not items:
-        raise BadValue(f"axis must be None, an int or a non-empty tuple of ints, got {value!r}")
-    bad = f"axis must be None, an int or a tuple of ints, got {value!r}"
+        raise BadValue(f"axis must be {kinds} or a non-empty tuple of ints, got {value!r}")
+    bad = f"axis must be {kinds} or a tuple of ints, got {value!r}"
     out = [_index(a, ndim, what, bad) for a in items]
     if len(set(out)) != len(out):
         raise BadValue(f"axis {value!r} repeats an axis")
@@ -172,7 +177,7 @@ def axis_or_axes(value: Any, ndim: int, what: str = "inputs") -> tuple[int, ...]
     if isinstance(value, (tuple, list)):
         if not value:
             raise BadValue(f"axis must be an int or a non-empty tuple of ints, got {value!r}")
-        return axes(value, ndim, what)
+        return axes(value, ndim, what, none=False)
     return (_index(value, ndim, what, f"axis must be an int or a tuple of ints, got {type(value).__name__}"),)
 
 

@@ -129,6 +129,8 @@ class Ops:
         Dask arrays is converted as ``jax.numpy`` / ``dask.array`` convert it;
         an array of any other library is a ``TypeError`` (raised by the loss
         with its name: see :func:`lossapi._core.loss.loss`)."""
+        if not (hasattr(x, "dtype") and hasattr(x, "shape")):
+            return x  # not an array: the argument checks say so
         name = _backend_name(x)
         if name == self.name:
             return x

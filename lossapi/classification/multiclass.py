@@ -42,7 +42,7 @@ def _prepare_ce(logits: Array, target: Array, axis: Any, weight: Any, ignore_ind
 
 
 @loss
-def cross_entropy(logits: Array, target: Array, /, *, axis: int = -1, weight: Array | None = None,
+def cross_entropy(logits: Array, target: Array, /, *, axis: int | tuple[int, ...] = -1, weight: Array | None = None,
                   ignore_index: int | None = None, label_smoothing: float = 0.0,
                   where: Array | None = None, reduction: Reduction = "mean") -> Array:
     """Softmax cross-entropy with torch's semantics (``F.cross_entropy``).
@@ -326,7 +326,8 @@ def _multiclass_hinge(a: Prepared, s: Array, target: Array, *, axis: int, margin
 
 
 @loss
-def poly1(logits: Array, target: Array, /, *, epsilon: float = 1.0, axis: int = -1, weight: Array | None = None,
+def poly1(logits: Array, target: Array, /, *, epsilon: float = 1.0, axis: int | tuple[int, ...] = -1,
+          weight: Array | None = None,
           ignore_index: int | None = None, label_smoothing: float = 0.0, where: Array | None = None,
           reduction: Reduction = "mean") -> Array:
     """Poly-1 loss: cross-entropy plus ``epsilon * (1 - p_t)``.

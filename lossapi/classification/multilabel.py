@@ -64,7 +64,7 @@ def multilabel_margin(scores: Array, target: Array, /, *, where: Array | None = 
       >>> round(float(lossapi.multilabel_margin(x, np.array([[3, 0, -1, 1]]))), 6)
       0.85
     """
-    a = prepare(scores, reduction=reduction, extra=(target, where))
+    a = prepare(scores, reduction=reduction, extra=(target, v.array_or_none("where", where)))
     num_classes = _classes_last(a, "scores")
     x = a.arrays[0]
     v.array("target", target)
@@ -142,7 +142,7 @@ def multilabel_soft_margin(logits: Array, target: Array, /, *, weight: Array | N
       0.377779
     """
     v.array_or_none("weight", weight)
-    a = prepare(logits, target, reduction=reduction, extra=(weight, where))
+    a = prepare(logits, target, reduction=reduction, extra=(weight, v.array_or_none("where", where)))
     _classes_last(a, "logits")
     x = a.arrays[0]
     element, keep = masks(a.ops, where, tuple(x.shape), (x.ndim - 1,))
