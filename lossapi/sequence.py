@@ -22,7 +22,7 @@ from typing import Any
 
 from ._core import validate as v
 from ._core.loss import current, loss
-from ._core.prepare import Prepared, prepare
+from ._core.prepare import Prepared, masks, prepare
 from ._core.types import Array, Reduction
 
 __all__ = ["ctc"]
@@ -30,7 +30,7 @@ __all__ = ["ctc"]
 
 @loss
 def ctc(log_probs: Array, labels: Array, input_lengths: Array, label_lengths: Array, /, *, blank: int = 0,
-        zero_infinity: bool = False, reduction: Reduction = "mean") -> Array:
+        zero_infinity: bool = False, where: Array | None = None, reduction: Reduction = "mean") -> Array:
     """Connectionist temporal classification loss (torch's ``ctc_loss``, batch first).
 
     Each sample's loss is ``-log p(labels[n, :label_lengths[n]] | x)``, the
@@ -54,6 +54,8 @@ def ctc(log_probs: Array, labels: Array, input_lengths: Array, label_lengths: Ar
       zero_infinity: report impossible samples (``input_lengths[n]`` shorter
         than the labels plus the blanks their repeats need, or only
         zero-probability paths) as 0 instead of ``inf``.
+      where: optional ``[N]`` boolean mask of the sequences that count (a
+        masked one is 0 and leaves the mean; see README, "Conventions").
       reduction: "none" gives the ``[N]`` negative log-likelihoods; "mean"
         divides each by its label length (at least 1) and averages over the
         batch, as torch does; "sum" sums them.
@@ -84,7 +86,7 @@ def ctc(log_probs: Array, labels: Array, input_lengths: Array, label_lengths: Ar
       0.287682
     """
     zero_infinity = v.flag("zero_infinity", zero_infinity)
-    a, blank = _prepare(log_probs, labels, input_lengths, label_lengths, blank, reduction)
+    a, blank = _prepare(log_probs, labels, input_lengths, label_lengths, blank, reduction, where)
     return a.run(_ctc, blank=blank, zero_infinity=zero_infinity)
 
 
@@ -99,13 +101,13 @@ def _integer(ops: Any, x: Any, name: str, shape: tuple[int, ...], layout: str) -
 
 
 def _prepare(log_probs: Any, labels: Any, input_lengths: Any, label_lengths: Any, blank: Any,
-             reduction: str) -> tuple[Prepared, int]:
+             reduction: str, where: Any) -> tuple[Prepared, int]:
     names = current().params
     ints = (labels, input_lengths, label_lengths)
     for name, x in zip(names[1:], ints):
         v.array(name, x)
     # log_probs in the compute dtype; the integer arrays join the one-library check.
-    a = prepare(log_probs, reduction=reduction, extra=ints)
+    a = prepare(log_probs, reduction=reduction, extra=(*ints, v.array_or_none("where", where)))
     ops, x = a.ops, a.arrays[0]
     if ops.adopts_numpy:  # NumPy arrays next to JAX / Dask arrays, taken as those libraries take them
         ints = tuple(ops.own(i) for i in ints)
@@ -124,7 +126,8 @@ def _prepare(log_probs: Any, labels: Any, input_lengths: Any, label_lengths: Any
     s = int(labels.shape[1])
     checks = (_lengths_check(input_lengths, label_lengths, t, s, names),
               _labels_check(labels, label_lengths, c, blank, names))
-    return a._replace(arrays=(x, labels, input_lengths, label_lengths), checks=checks), blank
+    keep = masks(ops, where, (n,))[1]  # one boolean per sequence (the lengths mask frames and labels)
+    return a._replace(arrays=(x, labels, input_lengths, label_lengths), checks=checks, keep=keep), blank
 
 
 def _blank(value: Any, num_classes: int) -> int:

@@ -92,6 +92,26 @@ def test_values_match_reference(xp, dtype, blank):
         np.testing.assert_allclose(xp.to_numpy(got), want, rtol=tol, atol=tol, err_msg=reduction)
 
 
+@pytest.mark.parametrize("zero_infinity", [False, True])
+def test_where_drops_sequences(xp, zero_infinity):
+    # where= (one boolean per sequence): the reference on the kept sequences;
+    # a masked impossible one (inf) is 0 and leaves the mean.
+    args = _batch()
+    keep = np.array([True, False, False, True, True, True])
+    for reduction in REDUCTIONS:
+        got = xp.to_numpy(lossapi.ctc(*_arrays(xp, args), where=xp.asarray(keep), zero_infinity=zero_infinity,
+                                      reduction=reduction))
+        kept = R.ctc(*(a[keep] for a in args), zero_infinity=zero_infinity, reduction=reduction)
+        if reduction == "none":
+            want = np.zeros(len(keep))
+            want[keep] = kept
+        else:
+            want = kept
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12, err_msg=reduction)
+    with pytest.raises(ValueError, match=r"^ctc: where has shape \(6, 7\)"):
+        lossapi.ctc(*_arrays(xp, args), where=xp.asarray(np.ones((6, 7), bool)))
+
+
 def test_label_length_zero_is_all_blanks(xp):
     # No labels: the one alignment is blank in every frame.
     lp, _, _, _ = _batch(n=2)
