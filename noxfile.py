@@ -15,6 +15,11 @@ BACKENDS = ["numpy", "array_api_strict", "torch", "jax", "dask", "cupy"]
 CPU_BACKENDS = BACKENDS[:-1]
 
 
+# Peer libraries a backend's tests compare against, installed with it (torch's
+# torchvision is not: PyPI's build does not import beside the CPU torch).
+TEST_PEERS = {"jax": ("optax",)}
+
+
 def _has_cuda_gpu() -> bool:
     return shutil.which("nvidia-smi") is not None
 
@@ -34,7 +39,7 @@ def tests(session: nox.Session, backend: str) -> None:
     LOSSAPI_BACKENDS makes a failed import an error, not a skip)."""
     if backend == "cupy" and not _has_cuda_gpu():
         session.skip("cupy needs a CUDA GPU and driver; none on this machine (nvidia-smi not found)")
-    _install(session, backend)
+    _install(session, backend, *TEST_PEERS.get(backend, ()))
     env = {"LOSSAPI_ONLY": backend, "LOSSAPI_BACKENDS": backend}
     # Run from a temp dir against the installed package, not the source tree.
     session.run("pytest", "-q", "-p", "no:cacheprovider", *session.posargs, env=env)
