@@ -30,7 +30,7 @@ from typing import Any
 
 from ._core import validate as v
 from ._core.loss import current, loss
-from ._core.prepare import Prepared, masks, prepare
+from ._core.prepare import Prepared, prepare
 from ._core.reduce import Mean
 from ._core.types import Array, Reduction
 
@@ -49,12 +49,10 @@ def _boxes(boxes1: Any, boxes2: Any, eps: Any, reduction: str, where: Any) -> tu
     if b.ndim == 0 or b.shape[-1] != 4:
         raise v.BadValue(f"{current().params[0]} must have shape [..., 4] (boxes as x1, y1, x2, y2 on the last "
                          f"axis), got shape {tuple(b.shape)}")
-    if where is not None:
-        element, keep = masks(a.ops, where, tuple(b.shape), (b.ndim - 1,))
-        if element is not None:
-            raise v.BadValue(f"where has shape {tuple(where.shape)}; it takes one value per box pair, shape "
-                             f"{tuple(b.shape[:-1])}")
-        a = a._replace(keep=keep)
+    a = a.masked(where)
+    if a.where is not None:
+        raise v.BadValue(f"where has shape {tuple(where.shape)}; it takes one value per box pair, shape "
+                         f"{tuple(b.shape[:-1])}")
     return a, eps
 
 

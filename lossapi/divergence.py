@@ -23,7 +23,7 @@ from typing import Any, Literal, NamedTuple
 from ._core import numerics
 from ._core import validate as v
 from ._core.loss import loss
-from ._core.prepare import Prepared, masks, prepare
+from ._core.prepare import Prepared, prepare
 from ._core.types import Array, Reduction
 
 __all__ = [
@@ -301,9 +301,7 @@ def vae_loss(recon: Array, x: Array, mu: Array, log_var: Array, /, *, beta: floa
             f"recon has shape {tuple(recon.shape)} and mu has shape {tuple(mu.shape)}; "
             "both need the same batch size along axis 0"
         )
-    if where is not None:  # per sample ([batch]) or per element of x (its reconstruction terms)
-        a = a._replace(**dict(zip(("where", "keep"), masks(a.ops, where, tuple(recon.shape),
-                                                           tuple(range(1, recon.ndim))))))
+    a = a.masked(where, tuple(range(1, recon.ndim)))  # per sample ([batch]) or per element of x
     return a.run(_vae_loss, beta=beta, reconstruction=reconstruction)
 
 

@@ -126,10 +126,7 @@ def _pairs(x1: Array, x2: Array, y: Array, y_name: str, reduction: str, where: A
     v.same_shape(x1, x2, ("x1", "x2"))
     v.min_ndim(x1, "x1", 1, "[..., D]")
     v.per_pair(y, x1, (y_name, "x1"))
-    if where is None:
-        return a
-    element, keep = masks(a.ops, where, tuple(x1.shape), (x1.ndim - 1,))
-    return a._replace(where=element, keep=keep)
+    return a.masked(where)
 
 
 def _features(a: Prepared, *xs: Array) -> tuple[Array, ...]:
@@ -266,11 +263,8 @@ def triplet(anchor: Array, positive: Array, negative: Array, /, *, margin: float
             raise v.BadValue(f"{', '.join(changed)} cannot be combined with distance: p, eps and squared shape the "
                              "built-in p-norm distance, which distance replaces (write them into distance)")
     a = prepare(anchor, positive, negative, reduction=reduction, extra=(v.array_or_none("where", where),))
-    x = a.arrays[0]
-    v.min_ndim(x, "anchor", 1, "[..., D]")
-    if where is not None:  # per triplet [...] or per feature [..., D]
-        element, keep = masks(a.ops, where, tuple(x.shape), (x.ndim - 1,))
-        a = a._replace(where=element, keep=keep)
+    v.min_ndim(a.arrays[0], "anchor", 1, "[..., D]")
+    a = a.masked(where)  # per triplet [...] or per feature [..., D]
     return a.run(_triplet, margin=margin, p=p, eps=eps, swap=swap, squared=squared, distance=distance)
 
 

@@ -35,7 +35,7 @@ from typing import Any
 from ._core import numerics
 from ._core import validate as v
 from ._core.loss import loss
-from ._core.prepare import Prepared, masks, prepare
+from ._core.prepare import Prepared, prepare
 from ._core.types import Array, Reduction
 
 __all__ = ["dice", "jaccard", "tversky"]
@@ -77,12 +77,10 @@ def _prepare(probs: Array, target: Array, smooth: Any, axis: Any, reduction: str
     smooth = v.number("smooth", smooth, low=0.0)
     a = prepare(probs, target, reduction=reduction, extra=(v.array_or_none("where", where),))
     axes = v.axes(axis, a.arrays[0].ndim)
-    if where is not None:
-        element, keep = masks(a.ops, where, tuple(a.arrays[0].shape), axes)
-        if element is not None:  # masked pixels leave every sum: both maps are 0 there
-            xp = a.xp
-            a = a._replace(arrays=tuple(xp.where(element, x, xp.zeros_like(x)) for x in a.arrays))
-        a = a._replace(keep=keep)
+    a = a.masked(where, axes)
+    if a.where is not None:  # masked pixels leave every sum: both maps are 0 there
+        xp = a.xp
+        a = a._replace(arrays=tuple(xp.where(a.where, x, xp.zeros_like(x)) for x in a.arrays))
     return a, smooth, axes
 
 

@@ -79,6 +79,16 @@ class Prepared(NamedTuple):
         xp = self.ops.xp
         return xp.sum(x if self.where is None else xp.where(self.where, x, xp.zeros_like(x)), axis=axis)
 
+    def masked(self, where: Any, axes: tuple[int, ...] | None = None) -> Prepared:
+        """This record with the caller's ``where=`` (see :func:`masks`) over
+        the first array's shape, whose values reduce ``axes`` (default: the
+        last axis, the feature or class axis)."""
+        if where is None:
+            return self
+        x = self.arrays[0]
+        element, keep = masks(self.ops, where, tuple(x.shape), (x.ndim - 1,) if axes is None else axes)
+        return self._replace(where=element, keep=keep)
+
     def run(self, math: Callable[..., Any], **options: Any) -> Any:
         """The loss's result: a backend kernel's if one applies, else
         ``math(self, *self.arrays, **options)`` reduced (see

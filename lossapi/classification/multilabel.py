@@ -10,7 +10,7 @@ import math
 from .._core import numerics
 from .._core import validate as v
 from .._core.loss import loss
-from .._core.prepare import Prepared, masks, prepare
+from .._core.prepare import Prepared, prepare
 from .._core.prepare import weight as elementwise_weight
 from .._core.types import Array, Reduction
 
@@ -76,8 +76,7 @@ def multilabel_margin(scores: Array, target: Array, /, *, where: Array | None = 
                          "target (class indices padded with -1) must have the shape of scores")
     # Entries in [-1, C): the label check with -1 (the padding) allowed.
     check = v.label_range(target, num_classes, -1, "target")
-    element, keep = masks(a.ops, where, tuple(x.shape), (x.ndim - 1,))
-    a = a._replace(arrays=(x, target), axis=x.ndim - 1, checks=(check,), where=element, keep=keep)
+    a = a._replace(arrays=(x, target), axis=x.ndim - 1, checks=(check,)).masked(where)
     return a.run(_multilabel_margin)
 
 
@@ -144,9 +143,7 @@ def multilabel_soft_margin(logits: Array, target: Array, /, *, weight: Array | N
     v.array_or_none("weight", weight)
     a = prepare(logits, target, reduction=reduction, extra=(weight, v.array_or_none("where", where)))
     _classes_last(a, "logits")
-    x = a.arrays[0]
-    element, keep = masks(a.ops, where, tuple(x.shape), (x.ndim - 1,))
-    a = a._replace(where=element, keep=keep)
+    a = a.masked(where)
     return a.run(_multilabel_soft_margin, weight=elementwise_weight(a, weight, "weight"))
 
 
