@@ -261,6 +261,7 @@ def classes(scores: Any, target: Any, *, axis: Any, reduction: str, probs: bool 
     if scores.ndim == 0:
         raise v.BadValue(f"{sname} must have a class axis, got a 0-d array")
     axes = v.axis_or_axes(axis, scores.ndim, "scores")
+    element, keep = masks(ops, where, tuple(scores.shape), axes)
     if len(axes) > 1:
         if not (probs and ops.kind(target.dtype) == "f"):
             why = "which needs probability targets; integer " if probs else "but integer "
@@ -269,13 +270,11 @@ def classes(scores: Any, target: Any, *, axis: Any, reduction: str, probs: bool 
         if tuple(target.shape) != tuple(scores.shape):
             raise v.BadValue(f"{sname} has shape {tuple(scores.shape)} but {tname} has shape "
                              f"{tuple(target.shape)}; probability targets must have the shape of {sname}")
-        element, keep = masks(ops, where, tuple(scores.shape), axes)
         scores, target = last_axis(ops, scores, axes), last_axis(ops, target, axes)
         element = None if element is None else last_axis(ops, element, axes)
         ax = scores.ndim - 1
     else:
         ax = axes[0]
-        element, keep = masks(ops, where, tuple(scores.shape), axes)
     out_dtype = scores.dtype
     cdt = compute_dtype(ops, out_dtype)
     if scores.dtype != cdt:
