@@ -205,8 +205,8 @@ def _is_probs(target):
     return np.asarray(target).dtype.kind == "f"
 
 
-def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=None, label_smoothing=0.0,
-                  reduction="mean"):
+def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=None, label_smoothing=0.0, z_loss=0.0,
+                  softcap=None, reduction="mean"):
     """Softmax cross-entropy with torch's semantics.
 
     Integer ``target``: class indices (shape = logits' shape without
@@ -217,14 +217,24 @@ def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=None, la
     same weight sum (torch). Floating ``target`` (logits' shape): class
     probabilities, mixed with the uniform distribution by e; "mean" divides by
     the number of samples.
+
+    ``softcap`` c replaces the logits by ``c * tanh(logits / c)`` first;
+    ``z_loss`` s adds ``s * w[y] * logsumexp(logits)**2`` to each counted
+    sample (``s * logsumexp**2`` with probability targets).
     """
-    lp = _log_softmax(_classes_last(logits, axis), -1)
+    z = _classes_last(logits, axis)
+    if softcap is not None:
+        z = float(softcap) * np.tanh(z / float(softcap))
+    zmax = np.max(z, axis=-1, keepdims=True)
+    lse = np.log(np.sum(np.exp(z - zmax), axis=-1)) + zmax[..., 0]
+    lp = z - lse[..., None]
+    zterm = float(z_loss) * lse ** 2
     C = lp.shape[-1]
     w = np.ones(C) if weight is None else _f(weight)
     e = float(label_smoothing)
     if _is_probs(target):
         q = _classes_last(target, axis) * (1.0 - e) + e / C
-        return _reduce(-np.sum(w * q * lp, axis=-1), reduction)
+        return _reduce(-np.sum(w * q * lp, axis=-1) + zterm, reduction)
     labels = _labels(target)
     per = np.zeros(labels.shape)
     wsum = 0.0
@@ -233,7 +243,7 @@ def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=None, la
         if ignore_index is not None and y == ignore_index:
             continue
         row = lp[idx]
-        per[idx] = (1.0 - e) * -w[y] * row[y] + e * -np.sum(w * row) / C
+        per[idx] = (1.0 - e) * -w[y] * row[y] + e * -np.sum(w * row) / C + w[y] * zterm[idx]
         wsum += w[y]
     return _masked_mean(per, wsum, reduction)
 

@@ -161,6 +161,13 @@ CASES = [
     LossCase("ce_weight_ignore_smooth_axis1", _CE, _logits_int(axis=1, extra=("w",), ignore=-100), _CE_R,
              kwargs={"axis": 1, "ignore_index": -100, "label_smoothing": 0.3}),
     # cross-entropy, probability targets
+    LossCase("ce_z_loss", _CE, _logits_int(), _CE_R, kwargs={"z_loss": 1e-2},
+             bad_options=[({"z_loss": -0.1}, ValueError), ({"softcap": 0.0}, ValueError),
+                          ({"softcap": "30"}, TypeError), ({"z_loss": None}, TypeError)]),
+    LossCase("ce_softcap", _CE, _logits_int(), _CE_R, kwargs={"softcap": 1.5}),
+    LossCase("ce_z_loss_softcap_weight_ignore_smooth", _CE, _logits_int(extra=("w",), ignore=-1), _CE_R,
+             kwargs={"z_loss": 0.05, "softcap": 2.0, "ignore_index": -1, "label_smoothing": 0.1}),
+    LossCase("ce_probs_z_loss_softcap", _CE, _logits_int(probs=True), _CE_R, kwargs={"z_loss": 0.05, "softcap": 2.0}),
     LossCase("ce_probs", _CE, _logits_int(probs=True), _CE_R),
     LossCase("ce_probs_weight_smooth", _CE, _logits_int(probs=True, extra=("w",)), _CE_R,
              kwargs={"label_smoothing": 0.15}),

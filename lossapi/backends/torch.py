@@ -543,7 +543,8 @@ KERNELS = {
     "smooth_l1": Kernel(smooth_l1, ("beta",)),
     "poisson_nll": Kernel(poisson_nll, ("log_input", "eps"), when=lambda a, o: not o["full"]),
     # classification
-    "cross_entropy": Kernel(cross_entropy, ("axis", "weight", "ignore_index", "label_smoothing"), checks=_LABELS),
+    "cross_entropy": Kernel(cross_entropy, ("axis", "weight", "ignore_index", "label_smoothing"), checks=_LABELS,
+                            when=lambda a, o: o["softcap"] is None and isinstance(o["z_loss"], float) and not o["z_loss"]),
     "nll": Kernel(nll, ("axis", "weight", "ignore_index"), checks=_LABELS),
     "multiclass_hinge": Kernel(multiclass_hinge, ("axis", "margin", "p", "weight"), checks=_LABELS,
                                when=_multiclass_hinge_applies),

@@ -43,8 +43,9 @@ def _prepare_ce(logits: Array, target: Array, axis: Any, weight: Any, ignore_ind
 
 @loss
 def cross_entropy(logits: Array, target: Array, /, *, axis: int | tuple[int, ...] = -1, weight: Array | None = None,
-                  ignore_index: int | None = None, label_smoothing: float = 0.0,
-                  where: Array | None = None, reduction: Reduction = "mean") -> Array:
+                  ignore_index: int | None = None, label_smoothing: float = 0.0, z_loss: float = 0.0,
+                  softcap: float | None = None, where: Array | None = None,
+                  reduction: Reduction = "mean") -> Array:
     """Softmax cross-entropy with torch's semantics (``F.cross_entropy``).
 
     ``target`` is either integer class labels (``logits``' shape without
@@ -58,6 +59,17 @@ def cross_entropy(logits: Array, target: Array, /, *, axis: int | tuple[int, ...
       ``ignore_index`` contribute 0 loss and 0 gradient (all ignored: NaN mean).
     * probabilities ``q``: ``-sum_c w[c] * q'[c] * log p[c]`` with
       ``q' = (1 - eps) q + eps / C``; the mean is over samples.
+
+    Two options for language-model pretraining (torch has neither):
+
+    * ``softcap`` ``c`` (Gemma 2): the logits pass through ``c * tanh(logits
+      / c)`` before everything else (the gradient flows through the tanh).
+    * ``z_loss`` ``s`` (PaLM; Liger's ``lse_square_scale``): each counted
+      sample adds ``s * logsumexp(logits)**2``, computed from the same
+      log-sum-exp as the loss. With class weights the sample's whole loss,
+      z-term included, is scaled by ``w[y]`` (so the mean stays a weighted
+      average; Liger divides its z-term by the unweighted count); ignored
+      samples add nothing.
 
     Integer labels never build a one-hot array or, without label
     smoothing, a log-softmax: ``logsumexp(logits) - logits[y]``, one
@@ -77,6 +89,9 @@ def cross_entropy(logits: Array, target: Array, /, *, axis: int | tuple[int, ...
       weight: optional ``[C]`` class weights.
       ignore_index: a label value to skip (integer labels only), or None.
       label_smoothing: ``eps`` in [0, 1].
+      z_loss: ``s >= 0``, the weight of the squared log-sum-exp.
+      softcap: ``c > 0``, or None for no cap.
+      where: optional mask, per sample or per score (see the README).
       reduction: "mean", "sum" or "none" (one value per sample).
 
     Returns:
@@ -87,19 +102,41 @@ def cross_entropy(logits: Array, target: Array, /, *, axis: int | tuple[int, ...
       >>> z = np.array([[1.0, 2.0, 0.5], [0.2, 0.1, 1.5]])
       >>> round(float(lossapi.cross_entropy(z, np.array([1, 2]))), 4)
       0.4413
+      >>> round(float(lossapi.cross_entropy(z, np.array([1, 2]), z_loss=1e-4, softcap=30.0)), 4)
+      0.4426
     """
     ignore_index, eps = _multiclass_options(weight, ignore_index, label_smoothing)
+    z_loss, softcap = lm_options(z_loss, softcap)
     a, w = _prepare_ce(logits, target, axis, weight, ignore_index, reduction, where)
-    return a.run(_cross_entropy, axis=a.axis, weight=w, ignore_index=ignore_index, label_smoothing=eps)
+    return a.run(_cross_entropy, axis=a.axis, weight=w, ignore_index=ignore_index, label_smoothing=eps,
+                 z_loss=z_loss, softcap=softcap)
+
+
+def lm_options(z_loss: Any, softcap: Any) -> tuple[Any, Any]:
+    """``z_loss >= 0`` and ``softcap`` (None or > 0), checked (shared with
+    :func:`lossapi.linear_cross_entropy`)."""
+    z_loss = v.number("z_loss", z_loss, low=0.0)
+    if softcap is not None:
+        softcap = v.number("softcap", softcap, low=0.0, low_open=True)
+    return z_loss, softcap
+
+
+def soft_capped(ops: Any, z: Array, softcap: Any) -> Array:
+    """``softcap * tanh(z / softcap)`` (Gemma 2's logit cap), or ``z``."""
+    return z if softcap is None else softcap * ops.xp.tanh(z / softcap)
 
 
 def _cross_entropy(a: Prepared, logits: Array, target: Array, *, axis: int, weight: Array | None,
-                   ignore_index: int | None, label_smoothing: float) -> Any:
+                   ignore_index: int | None, label_smoothing: float, z_loss: Any, softcap: Any) -> Any:
     ops = a.ops
+    logits = soft_capped(ops, logits, softcap)
     masked = _masked_logits(ops, logits, a.where)
+    zl = not numerics.is_number(z_loss, 0.0)
     if a.probs:
-        logp = ops.log_softmax(masked, axis=axis)
-        return _ce_from_probs(ops, logp, target, axis, weight, label_smoothing, a.where)
+        lse = ops.logsumexp(masked, axis=axis)
+        logp = masked - ops.xp.expand_dims(lse, axis=axis)
+        out = _ce_from_probs(ops, logp, target, axis, weight, label_smoothing, a.where)
+        return out + z_loss * lse * lse if zl else out
     # -log p[y] = logsumexp(z) - z[y]: one reduction and one gather, no
     # (N, C) log-softmax unless label smoothing needs every class. With a
     # class mask the normaliser runs over the kept classes and z[y] is the
@@ -107,10 +144,13 @@ def _cross_entropy(a: Prepared, logits: Array, target: Array, *, axis: int, weig
     lab = _Labels(ops, target, logits.shape[axis], ignore_index)
     lse = ops.logsumexp(masked, axis=axis)
     nll_y = lse - _gather(ops, logits, lab.safe, axis)
-    out, denom, _ = _ce_from_labels(
+    out, denom, wy = _ce_from_labels(
         ops, nll_y,
         lambda: _mean_neg_logp(ops, masked - ops.xp.expand_dims(lse, axis=axis), axis, weight, a.where), weight,
         label_smoothing, lab)
+    if zl:  # PaLM's z-loss: counted samples only, scaled by the label's class weight
+        z = z_loss * lse * lse
+        out = out + ops.xp.where(lab.keep, z if wy is None else wy * z, 0.0)
     return _mean(out, denom)
 
 
