@@ -98,6 +98,8 @@ class Ops:
     relu: Callable[..., Any]
     sigmoid_cross_entropy: Callable[..., Any]
     scan: Callable[..., Any]  # carry-scan over a leading axis (see _generic.scan)
+    custom_vjp: Callable[..., Any]  # a function with its own gradient (see _generic.custom_vjp)
+    add_rows: Callable[..., Any]  # buf[start:start + len(val)] += val, in place where the library can
 
     def __init__(self, name: str, xp: Any):
         self.name = name

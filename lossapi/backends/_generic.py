@@ -132,3 +132,27 @@ def _unstack(xp, a):
     if hasattr(xp, "unstack"):  # the standard's 2023.12 revision
         return xp.unstack(a, axis=0)
     return [a[i, ...] for i in range(a.shape[0])]
+
+
+def custom_vjp(xp, primal, fwd, bwd, args, ndiff):
+    """``primal(*args)``, with the gradient that ``fwd`` and ``bwd`` define
+    on a backend with autodiff.
+
+    ``args``: arrays (or None); the first ``ndiff`` are differentiable.
+    ``fwd(*args) -> (out, res)`` computes the value and the residuals
+    (arrays or None) that ``bwd(args, res, g) -> grads`` (one per
+    differentiable argument, None for an argument that is None) turns,
+    with the upstream gradient ``g`` of ``out``, into gradients. Here (no
+    autodiff) the primal alone runs; torch overrides it with an
+    ``autograd.Function``, JAX with ``jax.custom_vjp``.
+    """
+    return primal(*args)
+
+
+def add_rows(xp, buf, start, val):
+    """``buf`` with ``val`` added to its rows ``start:start + len(val)``;
+    in place here (NumPy, torch, CuPy), so an accumulator costs no copy per
+    update. JAX overrides it with a functional ``.at[].add`` (in place under
+    ``jit``)."""
+    buf[start:start + val.shape[0], ...] += val
+    return buf

@@ -56,6 +56,29 @@ def scan(xp, fn, init, xs):
     return jax.lax.scan(fn, init, xs)
 
 
+def custom_vjp(xp, primal, fwd, bwd, args, ndiff):
+    # A fresh jax.custom_vjp per call: under jit it is traced once per
+    # signature. The non-differentiable arguments get no cotangent (None).
+    @jax.custom_vjp
+    def f(*a):
+        return primal(*a)
+
+    def f_fwd(*a):
+        out, res = fwd(*a)
+        return out, (a, res)
+
+    def f_bwd(saved, g):
+        a, res = saved
+        return (*bwd(a, res, g), *([None] * (len(a) - ndiff)))
+
+    f.defvjp(f_fwd, f_bwd)
+    return f(*args)
+
+
+def add_rows(xp, buf, start, val):
+    return buf.at[start:start + val.shape[0]].add(val)
+
+
 PRIMITIVES = {
     "logsumexp": logsumexp,
     "log_softmax": log_softmax,
@@ -67,4 +90,6 @@ PRIMITIVES = {
     "stop_gradient": stop_gradient,
     "relu": relu,
     "scan": scan,
+    "custom_vjp": custom_vjp,
+    "add_rows": add_rows,
 }

@@ -85,6 +85,67 @@ def relu(xp, x):
     return torch.relu(x)  # derivative 0 at 0
 
 
+class _Rule:
+    """One call's ``fwd`` / ``bwd`` pair for :class:`_CustomVJP` (and which
+    residuals were None, as a Function's outputs are tensors)."""
+
+    __slots__ = ("fwd", "bwd", "ndiff", "res_none")
+
+    def __init__(self, fwd, bwd, ndiff):
+        self.fwd, self.bwd, self.ndiff, self.res_none = fwd, bwd, ndiff, ()
+
+
+class _CustomVJP(torch.autograd.Function):
+    """``custom_vjp`` as an ``autograd.Function`` in the form torch.func
+    needs (a static ``forward`` without ``ctx`` and a ``setup_context``):
+    the residuals are extra, non-differentiable outputs."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(rule, *args):
+        out, res = rule.fwd(*args)
+        rule.res_none = tuple(r is None for r in res)
+        return (out, *(r for r in res if r is not None))
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        rule, *args = inputs
+        _, *res = output
+        ctx.rule = rule
+        ctx.arg_none = tuple(a is None for a in args)
+        ctx.mark_non_differentiable(*res)
+        ctx.save_for_backward(*(a for a in args if a is not None), *res)
+
+    @staticmethod
+    def backward(ctx, g, *_):
+        rule = ctx.rule
+        saved = iter(ctx.saved_tensors)
+        args = tuple(None if none else next(saved) for none in ctx.arg_none)
+        res = tuple(None if none else next(saved) for none in rule.res_none)
+        grads = rule.bwd(args, res, g)
+        return (None, *grads, *([None] * (len(args) - rule.ndiff)))
+
+
+def custom_vjp(xp, primal, fwd, bwd, args, ndiff):
+    # No Function (and no gradient work in the forward) unless a gradient
+    # is wanted.
+    if not (torch.is_grad_enabled() and any(a is not None and a.requires_grad for a in args[:ndiff])):
+        return primal(*args)
+    return _CustomVJP.apply(_Rule(fwd, bwd, ndiff), *args)[0]
+
+
+def add_rows(xp, buf, start, val):
+    end = start + val.shape[0]
+    try:
+        buf[start:end] += val
+        return buf
+    except RuntimeError:
+        # Under torch.func.vmap a batched value cannot be added in place into
+        # a buffer that is not batched: this one update makes a batched copy.
+        return torch.slice_scatter(buf, buf[start:end] + val, dim=0, start=start, end=end)
+
+
 # --- whole-loss kernels -----------------------------------------------------------
 # Each takes the prepared arrays (validated, in the compute dtype) and
 # returns the reduced value, as lossapi.backends.Kernel describes. Their
@@ -531,6 +592,8 @@ PRIMITIVES = {
     "stop_gradient": stop_gradient,
     "norm": norm,
     "relu": relu,
+    "custom_vjp": custom_vjp,
+    "add_rows": add_rows,
 }
 
 _LABELS = frozenset({"labels"})
