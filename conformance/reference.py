@@ -31,6 +31,8 @@ __all__ = [
     "multilabel_margin", "multilabel_soft_margin",
     # divergence
     "kl_divergence", "kl_divergence_log", "js_divergence", "gaussian_kl", "vae_loss",
+    # distillation
+    "distill_kl", "generalized_jsd", "tvd",
     # embedding
     "contrastive", "triplet", "batch_triplet", "cosine_embedding", "cosine_proximity", "nt_xent", "circle",
     "hinge_embedding",
@@ -42,6 +44,10 @@ __all__ = [
     "margin_ranking", "ranknet", "listnet", "listmle", "approx_ndcg",
     # sequence
     "ctc",
+    # language
+    "linear_cross_entropy",
+    # preference
+    "dpo", "simpo", "orpo", "sequence_log_probs",
 ]
 
 
@@ -248,6 +254,29 @@ def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=None, la
     return _masked_mean(per, wsum, reduction)
 
 
+def linear_cross_entropy(hidden, weight, labels, *, bias=None, chunk_size=None, ignore_index=None,
+                         label_smoothing=0.0, z_loss=0.0, softcap=None, where=None, reduction="mean"):
+    """The naive composition in float64: the full logits ``hidden @ weight.T
+    + bias`` ([..., V]) through :func:`cross_entropy` with the same options
+    (``chunk_size`` changes nothing). ``where`` (labels' shape) drops tokens
+    like ``ignore_index`` does, except that a mean over nothing is 0."""
+    z = _f(hidden) @ _f(weight).T
+    if bias is not None:
+        z = z + _f(bias)
+    labels = _labels(labels)
+    opts = dict(ignore_index=ignore_index, label_smoothing=label_smoothing, z_loss=z_loss, softcap=softcap)
+    if where is None:
+        return cross_entropy(z, labels, reduction=reduction, **opts)
+    keep = np.asarray(where, dtype=bool)
+    per = np.where(keep, cross_entropy(z, labels, reduction="none", **opts), 0.0)
+    if reduction == "none":
+        return per
+    if reduction == "sum":
+        return np.sum(per)
+    counted = keep if ignore_index is None else keep & (labels != ignore_index)
+    return np.sum(per) / max(int(np.sum(counted)), 1)
+
+
 def nll(log_probs, target, *, axis=-1, weight=None, ignore_index=None, reduction="mean"):
     """-weight[y] log_probs[y]; "mean" divides by the summed weight of the counted entries."""
     lp = _classes_last(log_probs, axis)
@@ -443,6 +472,59 @@ def vae_loss(recon, x, mu, log_var, *, beta=1.0, reconstruction="bce", reduction
     kl = gaussian_kl(mu, log_var, reduction="none").reshape(n, -1).sum(axis=1)
     total = rec + beta * kl
     return tuple(_reduce(v, reduction) for v in (total, rec, kl))
+
+
+# =============================================================================
+# Distillation: logits in, softmax over ``axis`` (optionally at temperature T)
+# =============================================================================
+
+def _softmax_t(logits, axis, temperature):
+    """(log P, P) for P = softmax(logits / T), classes moved last."""
+    lp = _log_softmax(_classes_last(logits, axis) / float(temperature), -1)
+    return lp, np.exp(lp)
+
+
+def _kl_from_logs(lp, lq):
+    """sum_k p_k (log p_k - log q_k) over the last axis; p_k == 0 terms are 0."""
+    with np.errstate(invalid="ignore"):
+        return np.sum(np.where(np.isneginf(lp), 0.0, np.exp(lp) * (lp - lq)), axis=-1)
+
+
+def distill_kl(student_logits, teacher_logits, *, temperature=1.0, direction="forward", axis=-1,
+               ignore_index=None, labels=None, reduction="mean"):
+    """T^2 KL(P_t || P_s) ("forward") or T^2 KL(P_s || P_t) ("reverse") per
+    position, P = softmax(logits / T), from the log-probabilities (exact for
+    saturated logits). Positions whose label equals ``ignore_index`` are 0 and
+    leave the mean; "mean" averages over the positions kept (0 if none is)."""
+    T = float(temperature)
+    ls, _ = _softmax_t(student_logits, axis, T)
+    lt, _ = _softmax_t(teacher_logits, axis, T)
+    per = T * T * (_kl_from_logs(lt, ls) if direction == "forward" else _kl_from_logs(ls, lt))
+    kept = np.ones(per.shape, dtype=bool) if ignore_index is None else np.asarray(labels) != ignore_index
+    per = np.where(kept, per, 0.0)
+    return _masked_mean(per, max(int(np.sum(kept)), 1), reduction)
+
+
+def generalized_jsd(student_logits, teacher_logits, *, beta=0.5, temperature=1.0, axis=-1, reduction="mean"):
+    """beta KL(P_t || M) + (1 - beta) KL(P_s || M) per sample, with the
+    mixture M = beta P_t + (1 - beta) P_s formed from the probabilities
+    (GKD; TRL's generalized_jsd_loss), P = softmax(logits / T), no T^2."""
+    b = float(beta)
+    ls, ps = _softmax_t(student_logits, axis, temperature)
+    lt, pt = _softmax_t(teacher_logits, axis, temperature)
+    m = b * pt + (1.0 - b) * ps
+
+    def kl_to_m(p, lp):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.sum(np.where(p > 0, p * (lp - np.log(m)), 0.0), axis=-1)
+    return _reduce(b * kl_to_m(pt, lt) + (1.0 - b) * kl_to_m(ps, ls), reduction)
+
+
+def tvd(p_logits, q_logits, *, axis=-1, reduction="mean"):
+    """0.5 sum_k |softmax(p_logits)_k - softmax(q_logits)_k| per sample."""
+    _, p = _softmax_t(p_logits, axis, 1.0)
+    _, q = _softmax_t(q_logits, axis, 1.0)
+    return _reduce(0.5 * np.sum(np.abs(p - q), axis=-1), reduction)
 
 
 # =============================================================================
@@ -879,6 +961,67 @@ def ciou(boxes1, boxes2, *, eps=1e-7, reduction="mean", alpha=None):
         return _diou_one(x1, y1, x2, y2, u1, v1, u2, v2, eps) + (a if fixed is None else fixed) * v
     extra = (_f(alpha),) if alpha is not None else ()
     return _per_box_pair(one, boxes1, boxes2, reduction, *extra)
+
+
+# =============================================================================
+# Preference optimisation: per-sequence log-probabilities, pairs elementwise
+# =============================================================================
+
+def dpo(policy_chosen, policy_rejected, reference_chosen, reference_rejected, *, beta=0.1, form="sigmoid",
+        label_smoothing=0.0, reduction="mean"):
+    """DPO (Rafailov et al. 2023) and the forms of TRL's DPOTrainer.dpo_loss, with
+    h = (pi_c - ref_c) - (pi_r - ref_r): sigmoid (cDPO with label smoothing),
+    hinge (RSO), ipo (Azar et al., beta = tau), robust (Chowdhury et al. 2024)."""
+    h = (_f(policy_chosen) - _f(reference_chosen)) - (_f(policy_rejected) - _f(reference_rejected))
+    ls = float(label_smoothing)
+    if form == "sigmoid":
+        out = -(1 - ls) * _log_sigmoid(beta * h) - ls * _log_sigmoid(-beta * h)
+    elif form == "hinge":
+        out = np.maximum(0.0, 1.0 - beta * h)
+    elif form == "ipo":
+        out = (h - 1.0 / (2.0 * beta)) ** 2
+    elif form == "robust":
+        out = ((1 - ls) * -_log_sigmoid(beta * h) + ls * _log_sigmoid(-beta * h)) / (1 - 2 * ls)
+    else:
+        raise ValueError(f"bad form {form!r}")
+    return _reduce(out, reduction)
+
+
+def simpo(chosen, rejected, *, beta=2.0, gamma=0.5, reduction="mean"):
+    """SimPO (Meng et al. 2024): -log sigmoid(beta (c - r) - gamma) on average
+    per-token log-probabilities; gamma the target margin (Liger's form)."""
+    return _reduce(-_log_sigmoid(beta * (_f(chosen) - _f(rejected)) - gamma), reduction)
+
+
+def orpo(chosen, rejected, *, beta=0.1, reduction="mean"):
+    """ORPO's odds-ratio term (Hong et al. 2024, TRL's ORPOTrainer): -beta log
+    sigmoid(log odds(c) - log odds(r)), odds(x) = e^x / (1 - e^x) for average
+    per-token log-probabilities x < 0; 1 - e^x as -expm1(x), exact near 0."""
+    c, r = _f(chosen), _f(rejected)
+    log_odds = (c - r) - (np.log(-np.expm1(c)) - np.log(-np.expm1(r)))
+    return _reduce(-beta * _log_sigmoid(log_odds), reduction)
+
+
+def sequence_log_probs(logits, labels, *, ignore_index=None, average=False, where=None):
+    """Per sequence, the sum (average=True: the mean) of log_softmax(logits)[t, labels[t]]
+    over the counted tokens t (label != ignore_index and where[t]); 0 for a
+    sequence with none. logits [..., T, V], labels [..., T]; no shifting."""
+    logp = _log_softmax(logits, axis=-1)
+    labels = np.asarray(labels)
+    counted = np.ones(labels.shape, dtype=bool)
+    if ignore_index is not None:
+        counted &= labels != ignore_index
+    if where is not None:
+        counted &= np.broadcast_to(np.asarray(where, dtype=bool), labels.shape)
+    total = np.zeros(labels.shape[:-1])
+    count = np.zeros(labels.shape[:-1])
+    for idx in np.ndindex(*labels.shape):
+        if counted[idx]:
+            total[idx[:-1]] += logp[idx + (int(labels[idx]),)]
+            count[idx[:-1]] += 1
+    if average:
+        total = np.where(count > 0, total / np.maximum(count, 1), 0.0)
+    return total
 
 
 # =============================================================================
