@@ -190,7 +190,7 @@ def linear_cross_entropy(hidden: Array, weight: Array, labels: Array, /, *, bias
     spec = _Spec(ops, cdt, reduction, opts, ignore_index, where is not None, chunk_size)
     args = spec.args(xp.reshape(hidden, (n, size)), weight, bias, xp.reshape(labels, (n,)),
                      None if where is None else xp.reshape(where, (n,)), opts)
-    out = ops.custom_vjp(spec.primal, spec.fwd, spec.bwd, args, spec.ndiff)
+    out = ops.custom_vjp(spec.primal, spec.fwd, spec.bwd, args, spec.ndiff, reduction != "none")
     if reduction == "none":
         out = xp.reshape(out, tokens)
     return out if out.dtype == out_dtype else xp.astype(out, out_dtype)
@@ -243,8 +243,8 @@ class _Spec:
     def bwd(self, args: tuple, res: tuple, g: Any) -> tuple:
         xp = self.ops.xp
         g = xp.astype(g, self.cdt) if g.dtype != self.cdt else g
-        if self.reduction != "none":  # the gradients for an upstream 1, scaled
-            grads = tuple(None if d is None else d * g for d in res)
+        if self.reduction != "none":  # the gradients for an upstream 1, scaled (in place where the backend can)
+            grads = tuple(None if d is None else self.ops.rescale(d, g) for d in res)
         else:
             h, w, b, o, y, where = self._split(args)
             lse, deps = res

@@ -134,7 +134,7 @@ def _unstack(xp, a):
     return [a[i, ...] for i in range(a.shape[0])]
 
 
-def custom_vjp(xp, primal, fwd, bwd, args, ndiff):
+def custom_vjp(xp, primal, fwd, bwd, args, ndiff, once=False):
     """``primal(*args)``, with the gradient that ``fwd`` and ``bwd`` define
     on a backend with autodiff.
 
@@ -142,7 +142,9 @@ def custom_vjp(xp, primal, fwd, bwd, args, ndiff):
     ``fwd(*args) -> (out, res)`` computes the value and the residuals
     (arrays or None) that ``bwd(args, res, g) -> grads`` (one per
     differentiable argument, None for an argument that is None) turns,
-    with the upstream gradient ``g`` of ``out``, into gradients. Here (no
+    with the upstream gradient ``g`` of ``out``, into gradients. ``once``:
+    ``bwd`` consumes the residuals (scales them in place, see ``rescale``),
+    so a second backward through one torch graph is an error. Here (no
     autodiff) the primal alone runs; torch overrides it with an
     ``autograd.Function``, JAX with ``jax.custom_vjp``.
     """
@@ -156,3 +158,10 @@ def add_rows(xp, buf, start, val):
     ``jit``)."""
     buf[start:start + val.shape[0], ...] += val
     return buf
+
+
+def rescale(xp, res, g):
+    """A ``custom_vjp`` residual (an array the call owns) times the upstream
+    gradient ``g``. torch overrides it with an in-place product, so a
+    precomputed gradient the size of ``weight`` is not copied."""
+    return res * g

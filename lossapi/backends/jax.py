@@ -56,7 +56,7 @@ def scan(xp, fn, init, xs):
     return jax.lax.scan(fn, init, xs)
 
 
-def custom_vjp(xp, primal, fwd, bwd, args, ndiff):
+def custom_vjp(xp, primal, fwd, bwd, args, ndiff, once=False):
     # A fresh jax.custom_vjp per call: under jit it is traced once per
     # signature. The non-differentiable arguments get no cotangent (None).
     @jax.custom_vjp

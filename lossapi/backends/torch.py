@@ -89,10 +89,10 @@ class _Rule:
     """One call's ``fwd`` / ``bwd`` pair for :class:`_CustomVJP` (and which
     residuals were None, as a Function's outputs are tensors)."""
 
-    __slots__ = ("fwd", "bwd", "ndiff", "res_none")
+    __slots__ = ("fwd", "bwd", "ndiff", "once", "res_none")
 
-    def __init__(self, fwd, bwd, ndiff):
-        self.fwd, self.bwd, self.ndiff, self.res_none = fwd, bwd, ndiff, ()
+    def __init__(self, fwd, bwd, ndiff, once):
+        self.fwd, self.bwd, self.ndiff, self.once, self.res_none = fwd, bwd, ndiff, once, ()
 
 
 class _CustomVJP(torch.autograd.Function):
@@ -120,6 +120,10 @@ class _CustomVJP(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g, *_):
         rule = ctx.rule
+        if rule.once and getattr(ctx, "done", False):
+            raise RuntimeError("a lossapi loss with a precomputed gradient (linear_cross_entropy) was "
+                               "differentiated twice through one graph (retain_graph=True); call the loss again")
+        ctx.done = True
         saved = iter(ctx.saved_tensors)
         args = tuple(None if none else next(saved) for none in ctx.arg_none)
         res = tuple(None if none else next(saved) for none in rule.res_none)
@@ -127,12 +131,18 @@ class _CustomVJP(torch.autograd.Function):
         return (None, *grads, *([None] * (len(args) - rule.ndiff)))
 
 
-def custom_vjp(xp, primal, fwd, bwd, args, ndiff):
+def custom_vjp(xp, primal, fwd, bwd, args, ndiff, once=False):
     # No Function (and no gradient work in the forward) unless a gradient
     # is wanted.
     if not (torch.is_grad_enabled() and any(a is not None and a.requires_grad for a in args[:ndiff])):
         return primal(*args)
-    return _CustomVJP.apply(_Rule(fwd, bwd, ndiff), *args)[0]
+    return _CustomVJP.apply(_Rule(fwd, bwd, ndiff, once), *args)[0]
+
+
+def rescale(xp, res, g):
+    # In place: the residual belongs to this call's backward alone (a second
+    # backward through the same graph is refused in _CustomVJP.backward).
+    return res.mul_(g)
 
 
 def add_rows(xp, buf, start, val):
@@ -594,6 +604,7 @@ PRIMITIVES = {
     "relu": relu,
     "custom_vjp": custom_vjp,
     "add_rows": add_rows,
+    "rescale": rescale,
 }
 
 _LABELS = frozenset({"labels"})
