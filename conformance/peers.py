@@ -163,6 +163,21 @@ def _t_kl(*, axis=-1, reduction="mean", log=False):
     return f
 
 
+def _t_distill_kl(*, temperature=1.0, direction="forward", axis=-1, reduction="mean"):
+    """The usual KD recipe: ``T**2 * F.kl_div(log_softmax(s / T), log_softmax(t / T), log_target=True)``
+    ("forward"; "reverse" swaps the two), "batchmean" for lossapi's "mean" on 2-D inputs."""
+    F, T = _F(), temperature
+
+    def f(s, t):
+        ls, lt = F.log_softmax(s / T, dim=axis), F.log_softmax(t / T, dim=axis)
+        inp, target = (ls, lt) if direction == "forward" else (lt, ls)
+        if reduction == "mean" and s.ndim == 2 and axis in (-1, 1):
+            return T * T * F.kl_div(inp, target, log_target=True, reduction="batchmean")
+        return _reduced(lambda: T * T * F.kl_div(inp, target, log_target=True, reduction="none").sum(axis),
+                        reduction)()
+    return f
+
+
 def _t_triplet(*, squared=False, distance=None, **options):
     if squared:
         raise Unsupported("squared distances")
@@ -235,6 +250,7 @@ TORCH: dict[str, Callable[..., Callable[..., Any]]] = {
     "multiclass_hinge": _t_multiclass_hinge,
     "kl_divergence": _t_kl,
     "kl_divergence_log": functools.partial(_t_kl, log=True),
+    "distill_kl": _t_distill_kl,
     "triplet": _t_triplet,
     "hinge_embedding": _direct("hinge_embedding_loss"),
     "multilabel_margin": _t_multilabel_margin,
@@ -704,6 +720,13 @@ CHECKS: list[PeerCheck] = [
               grad=(0, 1)),
     PeerCheck("kl-log", "kl_divergence_log", [("log_p", ("log_probs", (4, 5))), ("log_q", ("log_probs", (4, 5)))],
               libs=("torch", "optax"), grad=(0, 1)),
+    # --- distillation (torch: T**2 * F.kl_div on log-softmaxes, log_target=True)
+    PeerCheck("distill_kl-T2", "distill_kl", [("student_logits", _normal((N, C), 2)),
+                                             ("teacher_logits", _normal((N, C), 2))],
+              {"temperature": 2.0}, grad=(0, 1)),
+    PeerCheck("distill_kl-reverse-T0.5-tokens", "distill_kl",
+              [("student_logits", _normal((2, 3, C), 2)), ("teacher_logits", _normal((2, 3, C), 2))],
+              {"direction": "reverse", "temperature": 0.5}, grad=(0, 1)),
     # --- embeddings
     PeerCheck("triplet", "triplet", [("a", _normal((5, 4))), ("p", _normal((5, 4))), ("n", _normal((5, 4)))],
               {"margin": 1.0}, grad=(0, 1, 2)),

@@ -42,9 +42,8 @@ from typing import Any, NamedTuple
 from ._core import numerics
 from ._core import validate as v
 from ._core.loss import _array_options, current, loss
-from ._core.prepare import Prepared, compute_dtype, float_array
+from ._core.prepare import Prepared, backend, compute_dtype, device, float_array
 from ._core.types import Array, Reduction
-from .backends import resolve
 from .classification._labels import _Labels
 from .classification.multiclass import lm_options
 
@@ -131,9 +130,9 @@ def linear_cross_entropy(hidden: Array, weight: Array, labels: Array, /, *, bias
       >>> w = np.array([[0.3, -1.0], [1.2, 0.4], [-0.5, 0.8], [0.1, 0.1]])
       >>> y = np.array([1, 2, 0])
       >>> round(float(lossapi.linear_cross_entropy(h, w, y, chunk_size=3)), 4)
-      1.0823
+      0.8128
       >>> round(float(lossapi.cross_entropy(h @ w.T, y)), 4)
-      1.0823
+      0.8128
     """
     if chunk_size is not None:
         if isinstance(chunk_size, bool) or not isinstance(chunk_size, int):
@@ -148,7 +147,7 @@ def linear_cross_entropy(hidden: Array, weight: Array, labels: Array, /, *, bias
         v.array(name, x)
     v.array_or_none("bias", bias)
     v.array_or_none("where", where)
-    ops = resolve(current().name, hidden, weight, labels, bias, where)
+    ops = backend(hidden, weight, labels, bias, where)
     hidden, weight, labels, bias, where = (None if x is None else ops.own(x)
                                            for x in (hidden, weight, labels, bias, where))
     float_array(ops, hidden, "hidden")
@@ -388,9 +387,9 @@ class _Spec:
         scale = gw if numerics.is_number(zl, 0.0) else gw * (1.0 + 2.0 * zl * lse)
         hit = gw if numerics.is_number(eps, 0.0) else gw * (1.0 - eps)
         if acc.dw is None:
-            acc.dw = xp.zeros(w.shape, dtype=cdt, device=_device(w))
+            acc.dw = xp.zeros(w.shape, dtype=cdt, device=device(w))
             if b is not None:
-                acc.db = xp.zeros((vocab,), dtype=cdt, device=_device(w))
+                acc.db = xp.zeros((vocab,), dtype=cdt, device=device(w))
         dh = None
         for k, lo in enumerate(range(0, vocab, chunk)):
             hi = min(lo + chunk, vocab)
@@ -399,7 +398,7 @@ class _Spec:
                 tiles[k] = None  # read for the last time
             z = _capped(xp, r, cap)
             dz = xp.exp(z - lse[:, None]) * scale[:, None]
-            classes = xp.arange(lo, hi, dtype=yb.dtype, device=_device(yb))
+            classes = xp.arange(lo, hi, dtype=yb.dtype, device=device(yb))
             dz = dz - xp.where(classes[None, :] == yb[:, None], hit[:, None], 0.0)
             if not numerics.is_number(eps, 0.0):
                 dz = dz - (gw * (eps / vocab))[:, None]
@@ -463,9 +462,3 @@ def _joined(xp: Any, parts: list) -> Any:
 
 def _cast(xp: Any, x: Any, dtype: Any) -> Any:
     return x if x is None or x.dtype == dtype else xp.astype(x, dtype)
-
-
-def _device(x: Any) -> Any:
-    import array_api_compat
-
-    return array_api_compat.device(x)

@@ -3,8 +3,6 @@ the naive float64 composition ``cross_entropy(hidden @ weight.T + bias)``)."""
 
 from __future__ import annotations
 
-import numpy as np
-
 import lossapi
 from cases import LossCase
 from conformance import reference as R

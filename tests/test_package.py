@@ -20,7 +20,7 @@ from harness import Backend, required_backends
 
 PKG = pathlib.Path(lossapi.__file__).parent
 FAMILIES = ["regression", "classification", "divergence", "embedding", "segmentation", "ranking", "detection",
-            "sequence"]
+            "sequence", "language", "distillation", "preference"]
 
 
 def test_import_loads_no_framework():

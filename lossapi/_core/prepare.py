@@ -69,9 +69,7 @@ class Prepared(NamedTuple):
     @property
     def device(self) -> Any:
         """The prediction's device (for arrays a loss creates, ``xp.arange(n, device=a.device)``)."""
-        import array_api_compat
-
-        return array_api_compat.device(self.arrays[0])
+        return device(self.arrays[0])
 
     def sum(self, x: Any, axis: Any) -> Any:
         """``x`` summed over ``axis``, leaving out the elements ``where``
@@ -94,6 +92,20 @@ class Prepared(NamedTuple):
         ``math(self, *self.arrays, **options)`` reduced (see
         :func:`lossapi._core.loss.dispatch`)."""
         return dispatch(self, math, options)
+
+
+def backend(*arrays: Any) -> Ops:
+    """The backend of the current loss call's arrays (None and Python
+    scalars ignored; two libraries are a TypeError naming the loss), for a
+    loss that validates its arrays itself rather than through :func:`prepare`."""
+    return resolve(current().name, *arrays)
+
+
+def device(x: Any) -> Any:
+    """An array's device, on every library (array-api-compat's helper)."""
+    import array_api_compat
+
+    return array_api_compat.device(x)
 
 
 def compute_dtype(ops: Ops, dtype: Any) -> Any:

@@ -103,7 +103,7 @@ def cross_entropy(logits: Array, target: Array, /, *, axis: int | tuple[int, ...
       >>> round(float(lossapi.cross_entropy(z, np.array([1, 2]))), 4)
       0.4413
       >>> round(float(lossapi.cross_entropy(z, np.array([1, 2]), z_loss=1e-4, softcap=30.0)), 4)
-      0.4426
+      0.4425
     """
     ignore_index, eps = _multiclass_options(weight, ignore_index, label_smoothing)
     z_loss, softcap = lm_options(z_loss, softcap)
