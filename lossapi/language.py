@@ -49,9 +49,9 @@ from .classification.multiclass import lm_options
 
 __all__ = ["linear_cross_entropy"]
 
-# The logits of one tile: at most this many (64 MiB in float32), or N * V / 64
-# when that is larger, so that a call never has more than 64 tiles.
-_TILE = 1 << 24
+# The logits held at once: at most this many (128 MiB in float32), or N * V /
+# 64 when that is larger, so that a call never has more than 64 token blocks.
+_TILE = 1 << 25
 _MAX_TILES = 64
 
 
@@ -70,8 +70,12 @@ def _tiling(n: int, h: int, vocab: int, chunk_size: int | None, keep_rows: bool)
     """
     budget = max(_TILE, -(-n * vocab // _MAX_TILES))
     if chunk_size is None:
-        chunk = vocab if keep_rows else max(1, min(vocab, budget // max(n, 1), budget // max(h, 1)))
-        chunk = max(chunk, min(vocab, 128))
+        # A chunk's weight slice (and its gradient's product) stays at a
+        # quarter of the budget; without kept rows, its tile within it too.
+        chunk = budget // max(4 * h, 1)
+        if not keep_rows:
+            chunk = min(chunk, budget // max(n, 1))
+        chunk = min(vocab, max(chunk, 128))
     else:
         chunk = min(chunk_size, vocab)
     row = vocab if keep_rows else chunk
@@ -95,7 +99,7 @@ def linear_cross_entropy(hidden: Array, weight: Array, labels: Array, /, *, bias
     the (soft-capped) logits and ``lse`` their log-sum-exp; ``"mean"``
     divides by the number of counted tokens (not ignored, not masked).
 
-    Memory: one tile of logits at a time (at most 2**24 values, or ``N * V /
+    Memory: at most 2**25 logits at a time (128 MiB in float32; or ``N * V /
     64`` when larger), beyond the inputs and their gradients. With
     ``"mean"``/``"sum"`` and gradients wanted, the forward also computes the
     gradients (three matrix products in all, as the naive code); with
@@ -267,45 +271,55 @@ class _Spec:
 
     def _tile(self, h: Any, w: Any, b: Any, lo: int, hi: int) -> Any:
         """The raw logits (before any cap) of ``h``'s tokens for classes ``lo:hi``."""
-        xp, cdt = self.ops.xp, self.cdt
-        wc = w[lo:hi, ...]
-        wc = wc if wc.dtype == cdt else xp.astype(wc, cdt)
-        z = self.ops.matmul(h, xp.permute_dims(wc, (1, 0)))
-        if b is not None:
-            bc = b[lo:hi]
-            z = z + (bc if bc.dtype == cdt else xp.astype(bc, cdt))
-        return z
+        xp = self.ops.xp
+        z = self.ops.matmul(h, xp.permute_dims(self._rows(w, lo, hi), (1, 0)))
+        return z if b is None else z + self._rows(b, lo, hi)
 
-    def _stats(self, h: Any, w: Any, b: Any, o: dict, y: Any, chunk: int,
-               tiles: list | None) -> tuple[Any, Any, Any]:
+    def _rows(self, x: Any, lo: int, hi: int) -> Any:
+        """Rows ``lo:hi`` of ``weight`` or ``bias``, in the compute dtype."""
+        x = x[lo:hi, ...]
+        return x if x.dtype == self.cdt else self.ops.xp.astype(x, self.cdt)
+
+    def _at_labels(self, h: Any, w: Any, b: Any, y: Any) -> tuple[Any, Any]:
+        """``weight[y]`` and the raw logits at the labels, ``h . weight[y] +
+        bias[y]`` (one row-wise dot: no tile is searched for the label)."""
+        xp = self.ops.xp
+        wy = xp.take(w, y, axis=0)
+        wy = wy if wy.dtype == self.cdt else xp.astype(wy, self.cdt)
+        ry = xp.sum(h * wy, axis=1)
+        if b is not None:
+            by = xp.take(b, y, axis=0)
+            ry = ry + (by if by.dtype == self.cdt else xp.astype(by, self.cdt))
+        return wy, ry
+
+    def _stats(self, h: Any, w: Any, b: Any, o: dict, chunk: int, tiles: list | None) -> tuple[Any, Any]:
         """Online log-sum-exp over the vocabulary chunks for ``h``'s tokens:
-        ``(lse, z[y], sum(z) or None)`` of the capped logits ``z``; with
-        ``tiles`` a list, each raw tile is kept."""
+        ``(lse, sum(z) or None)`` of the capped logits ``z``. With ``tiles``
+        a list, each chunk's ``(exp(z - max), max)`` is kept (with a cap, its
+        raw logits), for the gradient pass."""
         xp = self.ops.xp
         vocab = w.shape[0]
-        m = s = zy = zsum = None
+        cap = o["softcap"]
+        m = s = zsum = None
         smooth = not numerics.is_number(o["eps"], 0.0)
         for lo in range(0, vocab, chunk):
-            hi = min(lo + chunk, vocab)
-            r = self._tile(h, w, b, lo, hi)
-            if tiles is not None:
-                tiles.append(r)
-            z = _capped(xp, r, o["softcap"])
+            r = self._tile(h, w, b, lo, min(lo + chunk, vocab))
+            z = _capped(xp, r, cap)
             top = xp.max(z, axis=1)
+            e = xp.exp(z - top[:, None])
+            part = xp.sum(e, axis=1)
             if m is None:
-                m, s = top, xp.sum(xp.exp(z - top[:, None]), axis=1)
-            else:
+                m, s = top, part
+            else:  # rescale both sums to the larger maximum
                 new = xp.maximum(m, top)
-                s = s * xp.exp(m - new) + xp.sum(xp.exp(z - new[:, None]), axis=1)
+                s = s * xp.exp(m - new) + part * xp.exp(top - new)
                 m = new
-            inside = (y >= lo) & (y < hi)
-            at = xp.where(inside, y - lo, 0)
-            got = xp.where(inside, self.ops.take_along_axis(z, at[:, None], axis=1)[:, 0], 0.0)
-            zy = got if zy is None else zy + got
             if smooth:
-                part = xp.sum(z, axis=1)
-                zsum = part if zsum is None else zsum + part
-        return m + xp.log(s), zy, zsum
+                zs = xp.sum(z, axis=1)
+                zsum = zs if zsum is None else zsum + zs
+            if tiles is not None:
+                tiles.append((e, top) if cap is None else (r, None))
+        return m + xp.log(s), zsum
 
     def _loss(self, o: dict, lse: Any, zy: Any, zsum: Any, vocab: int) -> tuple[Any, Any]:
         """Per-token losses and ``d loss / d eps`` (None without smoothing)."""
@@ -326,16 +340,15 @@ class _Spec:
         n, vocab = h.shape[0], w.shape[0]
         lab = self._labels(y, vocab, where)
         t = _tiling(n, h.shape[1], vocab, self.chunk_size, False)
-        pers, lses, dels = [], [], []
+        lses, sums = [], []
         for lo in range(0, n, t.block):
-            hi = min(lo + t.block, n)
-            lse, zy, zsum = self._stats(h[lo:hi, ...], w, b, o, lab.safe[lo:hi], t.chunk, None)
-            per, deps = self._loss(o, lse, zy, zsum, vocab)
-            pers.append(per)
+            lse, zsum = self._stats(h[lo:min(lo + t.block, n), ...], w, b, o, t.chunk, None)
             lses.append(lse)
-            dels.append(deps)
-        deps = None if dels[0] is None else _joined(xp, dels)
-        return lab.finish(self.ops, _joined(xp, pers)), _joined(xp, lses), deps, lab
+            sums.append(zsum)
+        lse = _joined(xp, lses)
+        zy = _capped(xp, self._at_labels(h, w, b, lab.safe)[1], o["softcap"])
+        per, deps = self._loss(o, lse, zy, None if sums[0] is None else _joined(xp, sums), vocab)
+        return lab.finish(self.ops, per), lse, deps, lab
 
     def _fused(self, h0: Any, w: Any, b: Any, o: dict, y: Any, where: Any) -> tuple[Any, tuple, _Labels]:
         """Per-token losses and the gradients of the reduced loss (for an
@@ -349,19 +362,23 @@ class _Spec:
             count = xp.sum(gw)
             gw = gw / xp.where(count == 0, xp.ones_like(count), count)
         t = _tiling(n, h.shape[1], vocab, self.chunk_size, True)
-        pers: list = []
-        dhs: list = []
+        lses, sums, dhs = [], [], []
         acc = _Acc(self.names)
         for lo in range(0, n, t.block):
             hi = min(lo + t.block, n)
             tiles: list = []
-            hb, yb, gb = h[lo:hi, ...], lab.safe[lo:hi], gw[lo:hi]
-            lse, zy, zsum = self._stats(hb, w, b, o, yb, t.chunk, tiles)
-            per, deps = self._loss(o, lse, zy, zsum, vocab)
-            pers.append(per)
-            acc.tokens(xp, gb, lse, deps)
-            dhs.append(self._block_grads(hb, w, b, o, yb, lse, gb, tiles, t.chunk, acc))
-        return lab.finish(self.ops, _joined(xp, pers)), (_joined(xp, dhs), *acc.result(b)), lab
+            hb = h[lo:hi, ...]
+            lse, zsum = self._stats(hb, w, b, o, t.chunk, tiles)
+            lses.append(lse)
+            sums.append(zsum)
+            dhs.append(self._dense_grads(hb, w, b, o, lse, gw[lo:hi], tiles, t.chunk, acc))
+        lse = _joined(xp, lses)
+        wy, ry = self._at_labels(h, w, b, lab.safe)
+        per, deps = self._loss(o, lse, _capped(xp, ry, o["softcap"]), None if sums[0] is None else _joined(xp, sums),
+                               vocab)
+        acc.tokens(xp, gw, lse, deps)
+        dh = self._label_grads(h, wy, ry, o, lab.safe, gw, _joined(xp, dhs), acc)
+        return lab.finish(self.ops, per), (_cast(xp, dh, h0.dtype), *acc.result(b)), lab
 
     def _gradients(self, h: Any, w: Any, b: Any, o: dict, lab: _Labels, lse: Any, deps: Any, gw: Any) -> tuple:
         """The gradients for per-token weights ``gw``, tiles recomputed."""
@@ -373,48 +390,62 @@ class _Spec:
         acc.tokens(xp, gw, lse, deps)
         for lo in range(0, n, t.block):
             hi = min(lo + t.block, n)
-            dhs.append(self._block_grads(h[lo:hi, ...], w, b, o, lab.safe[lo:hi], lse[lo:hi], gw[lo:hi], None,
-                                         t.chunk, acc))
-        return (_joined(xp, dhs), *acc.result(b))
+            dhs.append(self._dense_grads(h[lo:hi, ...], w, b, o, lse[lo:hi], gw[lo:hi], None, t.chunk, acc))
+        wy, ry = self._at_labels(h, w, b, lab.safe)
+        return (self._label_grads(h, wy, ry, o, lab.safe, gw, _joined(xp, dhs), acc), *acc.result(b))
 
-    def _block_grads(self, hb: Any, w: Any, b: Any, o: dict, yb: Any, lse: Any, gw: Any, tiles: list | None,
-                     chunk: int, acc: _Acc) -> Any:
-        """One block of tokens: its ``hidden`` gradient; the ``weight``,
-        ``bias`` and ``softcap`` gradients accumulate in ``acc``."""
-        ops, xp, cdt = self.ops, self.ops.xp, self.cdt
+    def _dense_grads(self, hb: Any, w: Any, b: Any, o: dict, lse: Any, gw: Any, tiles: list | None, chunk: int,
+                     acc: _Acc) -> Any:
+        """One block of tokens, every class but the label's term: the
+        logits' gradient ``gw * (p * (1 + 2 z_loss lse) - eps / V)`` through
+        the cap, its ``hidden`` gradient (returned) and its ``weight``,
+        ``bias`` and ``softcap`` gradients (accumulated in ``acc``)."""
+        ops, xp = self.ops, self.ops.xp
         vocab = w.shape[0]
         eps, zl, cap = o["eps"], o["z_loss"], o["softcap"]
         scale = gw if numerics.is_number(zl, 0.0) else gw * (1.0 + 2.0 * zl * lse)
-        hit = gw if numerics.is_number(eps, 0.0) else gw * (1.0 - eps)
-        if acc.dw is None:
-            acc.dw = xp.zeros(w.shape, dtype=cdt, device=device(w))
-            if b is not None:
-                acc.db = xp.zeros((vocab,), dtype=cdt, device=device(w))
+        acc.start(xp, w, b, self.cdt)
         dh = None
         for k, lo in enumerate(range(0, vocab, chunk)):
             hi = min(lo + chunk, vocab)
-            r = tiles[k] if tiles is not None else self._tile(hb, w, b, lo, hi)
+            e, top = tiles[k] if tiles is not None else (self._tile(hb, w, b, lo, hi), None)
             if tiles is not None:
                 tiles[k] = None  # read for the last time
-            z = _capped(xp, r, cap)
-            dz = xp.exp(z - lse[:, None]) * scale[:, None]
-            classes = xp.arange(lo, hi, dtype=yb.dtype, device=device(yb))
-            dz = dz - xp.where(classes[None, :] == yb[:, None], hit[:, None], 0.0)
+            if top is not None:  # kept exp(z - max): p = e * exp(max - lse)
+                dz = e * (xp.exp(top - lse) * scale)[:, None]
+            else:  # raw logits (kept or recomputed)
+                r, z = e, _capped(xp, e, cap)
+                dz = xp.exp(z - lse[:, None]) * scale[:, None]
             if not numerics.is_number(eps, 0.0):
                 dz = dz - (gw * (eps / vocab))[:, None]
             if cap is not None:
                 t = z / cap
-                if "softcap" in acc.names:  # d z / d c = t - (r / c) * (1 - t**2)
-                    acc.add("softcap", xp.sum(dz * (t - (r / cap) * (1.0 - t * t))))
+                if "softcap" in acc.names:
+                    acc.add("softcap", xp.sum(dz * _dcap(r, t, cap)))
                 dz = dz * (1.0 - t * t)
-            wc = w[lo:hi, ...]
-            wc = wc if wc.dtype == cdt else xp.astype(wc, cdt)
-            part = ops.matmul(dz, wc)
+            part = ops.matmul(dz, self._rows(w, lo, hi))
             dh = part if dh is None else dh + part
-            acc.dw = ops.add_rows(acc.dw, lo, ops.matmul(xp.permute_dims(dz, (1, 0)), hb))
+            acc.dw = ops.add_rows(acc.dw, lo, xp.permute_dims(dz, (1, 0)), hb)
             if b is not None:
                 acc.db = ops.add_rows(acc.db, lo, xp.sum(dz, axis=0))
         return dh
+
+    def _label_grads(self, h: Any, wy: Any, ry: Any, o: dict, y: Any, gw: Any, dh: Any, acc: _Acc) -> Any:
+        """The labels' term, ``-gw * (1 - eps)`` at each token's label (through
+        the cap), added to ``dh`` (returned) and to ``acc``'s gradients by a
+        gather and a scatter-add of rows: no one-hot tile."""
+        ops, xp = self.ops, self.ops.xp
+        eps, cap = o["eps"], o["softcap"]
+        q = gw if numerics.is_number(eps, 0.0) else gw * (1.0 - eps)
+        if cap is not None:
+            t = _capped(xp, ry, cap) / cap
+            if "softcap" in acc.names:
+                acc.add("softcap", -xp.sum(q * _dcap(ry, t, cap)))
+            q = q * (1.0 - t * t)
+        acc.dw = ops.add_at(acc.dw, y, -(q[:, None] * h))
+        if acc.db is not None:
+            acc.db = ops.add_at(acc.db, y, -q)
+        return dh - q[:, None] * wy
 
     def _reduce(self, per: Any, lab: _Labels) -> Any:
         xp = self.ops.xp
@@ -438,6 +469,13 @@ class _Acc:
         self.dw = self.db = None
         self.opts: dict[str, Any] = {}
 
+    def start(self, xp: Any, w: Any, b: Any, dtype: Any) -> None:
+        """Zero ``weight`` and ``bias`` gradients, once."""
+        if self.dw is None:
+            self.dw = xp.zeros(w.shape, dtype=dtype, device=device(w))
+            if b is not None:
+                self.db = xp.zeros(b.shape, dtype=dtype, device=device(w))
+
     def add(self, name: str, value: Any) -> None:
         self.opts[name] = value if name not in self.opts else self.opts[name] + value
 
@@ -454,6 +492,11 @@ class _Acc:
 
 def _capped(xp: Any, r: Any, cap: Any) -> Any:
     return r if cap is None else cap * xp.tanh(r / cap)
+
+
+def _dcap(r: Any, t: Any, cap: Any) -> Any:
+    """``d (c * tanh(r / c)) / d c`` with ``t = tanh(r / c)``."""
+    return t - (r / cap) * (1.0 - t * t)
 
 
 def _joined(xp: Any, parts: list) -> Any:

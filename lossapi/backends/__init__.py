@@ -100,6 +100,7 @@ class Ops:
     scan: Callable[..., Any]  # carry-scan over a leading axis (see _generic.scan)
     custom_vjp: Callable[..., Any]  # a function with its own gradient (see _generic.custom_vjp)
     add_rows: Callable[..., Any]  # buf[start:start + len(val)] += val, in place where the library can
+    add_at: Callable[..., Any]  # buf[idx[i]] += val[i] for each i (repeated indices add up)
     rescale: Callable[..., Any]  # a custom_vjp residual times the upstream gradient (in place on torch)
 
     def __init__(self, name: str, xp: Any):

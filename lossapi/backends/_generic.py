@@ -151,12 +151,13 @@ def custom_vjp(xp, primal, fwd, bwd, args, ndiff, once=False):
     return primal(*args)
 
 
-def add_rows(xp, buf, start, val):
-    """``buf`` with ``val`` added to its rows ``start:start + len(val)``;
-    in place here (NumPy, torch, CuPy), so an accumulator costs no copy per
-    update. JAX overrides it with a functional ``.at[].add`` (in place under
-    ``jit``)."""
-    buf[start:start + val.shape[0], ...] += val
+def add_rows(xp, buf, start, val, other=None):
+    """``buf`` with ``val`` (or the product ``val @ other``) added to its rows
+    ``start:start + len(val)``; in place here (NumPy, CuPy), so an
+    accumulator costs no copy per update. torch accumulates the product in
+    the matrix multiply itself (``addmm_``); JAX uses a functional
+    ``.at[].add`` (in place under ``jit``)."""
+    buf[start:start + val.shape[0], ...] += val if other is None else xp.matmul(val, other)
     return buf
 
 
@@ -165,3 +166,14 @@ def rescale(xp, res, g):
     gradient ``g``. torch overrides it with an in-place product, so a
     precomputed gradient the size of ``weight`` is not copied."""
     return res * g
+
+
+def add_at(xp, buf, idx, val):
+    """``buf`` with ``val[i]`` added to row ``idx[i]`` for each ``i``
+    (repeated indices add up): a scatter-add, which the standard lacks. Here
+    one row at a time (torch overrides it with ``index_add_``, JAX with
+    ``.at[].add``); only the backward passes of autodiff backends use it."""
+    for i in range(idx.shape[0]):
+        k = int(idx[i])
+        buf[k:k + 1, ...] += val[i:i + 1, ...]
+    return buf

@@ -75,8 +75,14 @@ def custom_vjp(xp, primal, fwd, bwd, args, ndiff, once=False):
     return f(*args)
 
 
-def add_rows(xp, buf, start, val):
+def add_rows(xp, buf, start, val, other=None):
+    if other is not None:
+        val = matmul(xp, val, other)
     return buf.at[start:start + val.shape[0]].add(val)
+
+
+def add_at(xp, buf, idx, val):
+    return buf.at[idx].add(val)
 
 
 PRIMITIVES = {
@@ -92,4 +98,5 @@ PRIMITIVES = {
     "scan": scan,
     "custom_vjp": custom_vjp,
     "add_rows": add_rows,
+    "add_at": add_at,
 }

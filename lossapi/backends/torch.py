@@ -139,20 +139,32 @@ def custom_vjp(xp, primal, fwd, bwd, args, ndiff, once=False):
     return _CustomVJP.apply(_Rule(fwd, bwd, ndiff, once), *args)[0]
 
 
+def add_at(xp, buf, idx, val):
+    idx = idx if idx.dtype in (torch.int64, torch.int32) else idx.long()
+    try:
+        return buf.index_add_(0, idx, val)
+    except RuntimeError:  # under torch.func.vmap (see add_rows): out of place
+        return buf.index_add(0, idx, val)
+
+
 def rescale(xp, res, g):
     # In place: the residual belongs to this call's backward alone (a second
     # backward through the same graph is refused in _CustomVJP.backward).
     return res.mul_(g)
 
 
-def add_rows(xp, buf, start, val):
+def add_rows(xp, buf, start, val, other=None):
     end = start + val.shape[0]
     try:
-        buf[start:end] += val
+        if other is None:
+            buf[start:end] += val
+        else:  # the product accumulates inside the matrix multiply: no temporary
+            buf[start:end].addmm_(val, other)
         return buf
     except RuntimeError:
         # Under torch.func.vmap a batched value cannot be added in place into
         # a buffer that is not batched: this one update makes a batched copy.
+        val = val if other is None else val @ other
         return torch.slice_scatter(buf, buf[start:end] + val, dim=0, start=start, end=end)
 
 
@@ -605,6 +617,7 @@ PRIMITIVES = {
     "custom_vjp": custom_vjp,
     "add_rows": add_rows,
     "rescale": rescale,
+    "add_at": add_at,
 }
 
 _LABELS = frozenset({"labels"})
