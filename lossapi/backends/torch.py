@@ -114,6 +114,10 @@ class _CustomVJP(torch.autograd.Function):
         _, *res = output
         ctx.rule = rule
         ctx.arg_none = tuple(a is None for a in args)
+        # The residual outputs get no gradient: without this, autograd would
+        # hand the backward a zero tensor of each one's size (a weight-sized
+        # allocation for linear_cross_entropy).
+        ctx.set_materialize_grads(False)
         ctx.mark_non_differentiable(*res)
         ctx.save_for_backward(*(a for a in args if a is not None), *res)
 
@@ -124,6 +128,8 @@ class _CustomVJP(torch.autograd.Function):
             raise RuntimeError("a lossapi loss with a precomputed gradient (linear_cross_entropy) was "
                                "differentiated twice through one graph (retain_graph=True); call the loss again")
         ctx.done = True
+        if g is None:  # no gradient reached the value
+            return (None,) * (1 + len(ctx.arg_none))
         saved = iter(ctx.saved_tensors)
         args = tuple(None if none else next(saved) for none in ctx.arg_none)
         res = tuple(None if none else next(saved) for none in rule.res_none)
