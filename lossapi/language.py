@@ -269,16 +269,17 @@ class _Spec:
             lab.safe = self.ops.xp.where(lab.keep, y, 0)
         return lab
 
-    def _tile(self, h: Any, w: Any, b: Any, lo: int, hi: int) -> Any:
-        """The raw logits (before any cap) of ``h``'s tokens for classes ``lo:hi``."""
-        xp = self.ops.xp
-        z = self.ops.matmul(h, xp.permute_dims(self._rows(w, lo, hi), (1, 0)))
-        return z if b is None else z + self._rows(b, lo, hi)
-
-    def _rows(self, x: Any, lo: int, hi: int) -> Any:
-        """Rows ``lo:hi`` of ``weight`` or ``bias``, in the compute dtype."""
-        x = x[lo:hi, ...]
+    def _rows(self, x: Any, lo: Any, size: int) -> Any:
+        """Rows ``lo:lo + size`` of an array, in the compute dtype (``lo`` may
+        be a loop index: see :func:`_blocks`)."""
+        x = self.ops.rows(x, lo, size)
         return x if x.dtype == self.cdt else self.ops.xp.astype(x, self.cdt)
+
+    def _tile(self, h: Any, w: Any, b: Any, lo: Any, size: int) -> Any:
+        """The raw logits (before any cap) of ``h``'s tokens for ``size``
+        classes from ``lo``."""
+        z = self.ops.matmul(h, self.ops.xp.permute_dims(self._rows(w, lo, size), (1, 0)))
+        return z if b is None else z + self._rows(b, lo, size)
 
     def _at_labels(self, h: Any, w: Any, b: Any, y: Any) -> tuple[Any, Any]:
         """``weight[y]`` and the raw logits at the labels, ``h . weight[y] +
@@ -292,34 +293,47 @@ class _Spec:
             ry = ry + (by if by.dtype == self.cdt else xp.astype(by, self.cdt))
         return wy, ry
 
-    def _stats(self, h: Any, w: Any, b: Any, o: dict, chunk: int, tiles: list | None) -> tuple[Any, Any]:
+    def _zeros(self, shape: tuple, like: Any) -> Any:
+        return self.ops.xp.zeros(shape, dtype=self.cdt, device=device(like))
+
+    def _stats(self, h: Any, w: Any, b: Any, o: dict, chunk: int, keep: bool) -> tuple[Any, Any, Any]:
         """Online log-sum-exp over the vocabulary chunks for ``h``'s tokens:
-        ``(lse, sum(z) or None)`` of the capped logits ``z``. With ``tiles``
-        a list, each chunk's ``(exp(z - max), max)`` is kept (with a cap, its
-        raw logits), for the gradient pass."""
-        xp = self.ops.xp
-        vocab = w.shape[0]
-        cap = o["softcap"]
-        m = s = zsum = None
+        ``(lse, sum(z) or None, kept)`` of the capped logits ``z``. With
+        ``keep``, each chunk's ``exp(z - max)`` and ``max`` (with a cap, its
+        raw logits) are kept for the gradient pass: the full chunks in one
+        ``[chunks, n, chunk]`` buffer (written in the backend's loop), the
+        last, shorter one apart (see :class:`_Kept`)."""
+        ops, xp = self.ops, self.ops.xp
+        n, vocab, cap = h.shape[0], w.shape[0], o["softcap"]
         smooth = not numerics.is_number(o["eps"], 0.0)
-        for lo in range(0, vocab, chunk):
-            r = self._tile(h, w, b, lo, min(lo + chunk, vocab))
+        full = vocab // chunk
+        kept = _Kept(self._zeros((full, n, chunk), h) if keep and full else None,
+                     self._zeros((full, n), h) if keep and full and cap is None else None)
+
+        def step(lo: Any, size: int, carry: tuple) -> tuple:
+            m, s, zsum, tiles, tops = carry
+            r = self._tile(h, w, b, lo, size)
             z = _capped(xp, r, cap)
             top = xp.max(z, axis=1)
             e = xp.exp(z - top[:, None])
-            part = xp.sum(e, axis=1)
-            if m is None:
-                m, s = top, part
-            else:  # rescale both sums to the larger maximum
-                new = xp.maximum(m, top)
-                s = s * xp.exp(m - new) + part * xp.exp(top - new)
-                m = new
+            new = xp.maximum(m, top)  # rescale both sums to the larger maximum
+            s = s * xp.exp(m - new) + xp.sum(e, axis=1) * xp.exp(top - new)
             if smooth:
-                zs = xp.sum(z, axis=1)
-                zsum = zs if zsum is None else zsum + zs
-            if tiles is not None:
-                tiles.append((e, top) if cap is None else (r, None))
-        return m + xp.log(s), zsum
+                zsum = zsum + xp.sum(z, axis=1)
+            if keep:
+                tile = e if cap is None else r
+                if size == chunk:  # a full chunk: into the buffer (the remainder is shorter)
+                    tiles = ops.add_rows(tiles, lo // chunk, tile[None, ...])
+                    if tops is not None:
+                        tops = ops.add_rows(tops, lo // chunk, top[None, ...])
+                else:
+                    kept.last = (tile, top if cap is None else None)
+            return new, s, zsum, tiles, tops
+
+        init = (xp.full((n,), -math.inf, dtype=self.cdt, device=device(h)), self._zeros((n,), h),
+                self._zeros((n,), h) if smooth else None, kept.tiles, kept.tops)
+        m, s, zsum, kept.tiles, kept.tops = _blocks(ops, vocab, chunk, step, init)
+        return m + xp.log(s), zsum, kept if keep else None
 
     def _loss(self, o: dict, lse: Any, zy: Any, zsum: Any, vocab: int) -> tuple[Any, Any]:
         """Per-token losses and ``d loss / d eps`` (None without smoothing)."""
@@ -335,25 +349,28 @@ class _Spec:
         """Per-token losses (masked: 0 where not counted, NaN for a label out
         of range), log-sum-exps and ``d loss / d eps``, block of tokens by
         block, one vocabulary chunk at a time."""
-        xp = self.ops.xp
+        ops, xp = self.ops, self.ops.xp
         h = self._h(h)
         n, vocab = h.shape[0], w.shape[0]
         lab = self._labels(y, vocab, where)
         t = _tiling(n, h.shape[1], vocab, self.chunk_size, False)
-        lses, sums = [], []
-        for lo in range(0, n, t.block):
-            lse, zsum = self._stats(h[lo:min(lo + t.block, n), ...], w, b, o, t.chunk, None)
-            lses.append(lse)
-            sums.append(zsum)
-        lse = _joined(xp, lses)
+        smooth = not numerics.is_number(o["eps"], 0.0)
+
+        def block(lo: Any, size: int, carry: tuple) -> tuple:
+            lse_all, zsum_all = carry
+            lse, zsum, _ = self._stats(ops.rows(h, lo, size), w, b, o, t.chunk, False)
+            return ops.add_rows(lse_all, lo, lse), None if zsum is None else ops.add_rows(zsum_all, lo, zsum)
+
+        lse, zsum = _blocks(ops, n, t.block, block, (self._zeros((n,), h), self._zeros((n,), h) if smooth else None))
         zy = _capped(xp, self._at_labels(h, w, b, lab.safe)[1], o["softcap"])
-        per, deps = self._loss(o, lse, zy, None if sums[0] is None else _joined(xp, sums), vocab)
-        return lab.finish(self.ops, per), lse, deps, lab
+        per, deps = self._loss(o, lse, zy, zsum, vocab)
+        return lab.finish(ops, per), lse, deps, lab
 
     def _fused(self, h0: Any, w: Any, b: Any, o: dict, y: Any, where: Any) -> tuple[Any, tuple, _Labels]:
         """Per-token losses and the gradients of the reduced loss (for an
-        upstream 1), block by block, each block's tiles kept until used."""
-        xp = self.ops.xp
+        upstream 1), block of tokens by block, each block's tiles kept until
+        its gradient is taken."""
+        ops, xp = self.ops, self.ops.xp
         h = self._h(h0)
         n, vocab = h.shape[0], w.shape[0]
         lab = self._labels(y, vocab, where)
@@ -362,55 +379,74 @@ class _Spec:
             count = xp.sum(gw)
             gw = gw / xp.where(count == 0, xp.ones_like(count), count)
         t = _tiling(n, h.shape[1], vocab, self.chunk_size, True)
-        lses, sums, dhs = [], [], []
-        acc = _Acc(self.names)
-        for lo in range(0, n, t.block):
-            hi = min(lo + t.block, n)
-            tiles: list = []
-            hb = h[lo:hi, ...]
-            lse, zsum = self._stats(hb, w, b, o, t.chunk, tiles)
-            lses.append(lse)
-            sums.append(zsum)
-            dhs.append(self._dense_grads(hb, w, b, o, lse, gw[lo:hi], tiles, t.chunk, acc))
-        lse = _joined(xp, lses)
+        smooth = not numerics.is_number(o["eps"], 0.0)
+
+        def block(lo: Any, size: int, carry: tuple) -> tuple:
+            dh_all, lse_all, zsum_all, grads = carry
+            hb = ops.rows(h, lo, size)
+            lse, zsum, kept = self._stats(hb, w, b, o, t.chunk, True)
+            dh, *grads = self._dense_grads(hb, w, b, o, lse, ops.rows(gw, lo, size), kept, t.chunk, grads)
+            return (ops.add_rows(dh_all, lo, dh), ops.add_rows(lse_all, lo, lse),
+                    None if zsum is None else ops.add_rows(zsum_all, lo, zsum), tuple(grads))
+
+        init = (self._zeros(tuple(h.shape), h), self._zeros((n,), h), self._zeros((n,), h) if smooth else None,
+                self._grads0(w, b))
+        dh, lse, zsum, (dw, db, dcap) = _blocks(ops, n, t.block, block, init)
         wy, ry = self._at_labels(h, w, b, lab.safe)
-        per, deps = self._loss(o, lse, _capped(xp, ry, o["softcap"]), None if sums[0] is None else _joined(xp, sums),
-                               vocab)
-        acc.tokens(xp, gw, lse, deps)
-        dh = self._label_grads(h, wy, ry, o, lab.safe, gw, _joined(xp, dhs), acc)
-        return lab.finish(self.ops, per), (_cast(xp, dh, h0.dtype), *acc.result(b)), lab
+        per, deps = self._loss(o, lse, _capped(xp, ry, o["softcap"]), zsum, vocab)
+        dh, dw, db, dcap = self._label_grads(h, wy, ry, o, lab.safe, gw, (dh, dw, db, dcap))
+        grads = (_cast(xp, dh, h0.dtype), dw, db, *self._option_grads(gw, lse, deps, dcap))
+        return lab.finish(ops, per), grads, lab
 
     def _gradients(self, h: Any, w: Any, b: Any, o: dict, lab: _Labels, lse: Any, deps: Any, gw: Any) -> tuple:
         """The gradients for per-token weights ``gw``, tiles recomputed."""
-        xp = self.ops.xp
+        ops = self.ops
         n, vocab = h.shape[0], w.shape[0]
         t = _tiling(n, h.shape[1], vocab, self.chunk_size, False)
-        dhs: list = []
-        acc = _Acc(self.names)
-        acc.tokens(xp, gw, lse, deps)
-        for lo in range(0, n, t.block):
-            hi = min(lo + t.block, n)
-            dhs.append(self._dense_grads(h[lo:hi, ...], w, b, o, lse[lo:hi], gw[lo:hi], None, t.chunk, acc))
-        wy, ry = self._at_labels(h, w, b, lab.safe)
-        return (self._label_grads(h, wy, ry, o, lab.safe, gw, _joined(xp, dhs), acc), *acc.result(b))
 
-    def _dense_grads(self, hb: Any, w: Any, b: Any, o: dict, lse: Any, gw: Any, tiles: list | None, chunk: int,
-                     acc: _Acc) -> Any:
+        def block(lo: Any, size: int, carry: tuple) -> tuple:
+            dh_all, grads = carry
+            dh, *grads = self._dense_grads(ops.rows(h, lo, size), w, b, o, ops.rows(lse, lo, size),
+                                           ops.rows(gw, lo, size), None, t.chunk, grads)
+            return ops.add_rows(dh_all, lo, dh), tuple(grads)
+
+        dh, (dw, db, dcap) = _blocks(ops, n, t.block, block, (self._zeros(tuple(h.shape), h), self._grads0(w, b)))
+        wy, ry = self._at_labels(h, w, b, lab.safe)
+        dh, dw, db, dcap = self._label_grads(h, wy, ry, o, lab.safe, gw, (dh, dw, db, dcap))
+        return (dh, dw, db, *self._option_grads(gw, lse, deps, dcap))
+
+    def _grads0(self, w: Any, b: Any) -> tuple:
+        """Zero ``weight``, ``bias`` and ``softcap`` gradients (None where not wanted)."""
+        return (self._zeros(tuple(w.shape), w), None if b is None else self._zeros(tuple(b.shape), w),
+                self._zeros((), w) if "softcap" in self.names else None)
+
+    def _option_grads(self, gw: Any, lse: Any, deps: Any, dcap: Any) -> tuple:
+        """The array options' gradients, in ``self.names``' order."""
+        xp = self.ops.xp
+        found = {"z_loss": lambda: xp.sum(gw * lse * lse), "eps": lambda: xp.sum(gw * deps), "softcap": lambda: dcap}
+        return tuple(found[k]() for k in self.names)
+
+    def _dense_grads(self, hb: Any, w: Any, b: Any, o: dict, lse: Any, gw: Any, kept: _Kept | None, chunk: int,
+                     grads: Any) -> tuple:
         """One block of tokens, every class but the label's term: the
         logits' gradient ``gw * (p * (1 + 2 z_loss lse) - eps / V)`` through
-        the cap, its ``hidden`` gradient (returned) and its ``weight``,
-        ``bias`` and ``softcap`` gradients (accumulated in ``acc``)."""
+        the cap; returns the block's ``hidden`` gradient and ``grads`` (the
+        ``weight``, ``bias`` and ``softcap`` gradients) with its share added.
+        The tiles come from ``kept`` (see :meth:`_stats`) or are recomputed."""
         ops, xp = self.ops, self.ops.xp
         vocab = w.shape[0]
         eps, zl, cap = o["eps"], o["z_loss"], o["softcap"]
         scale = gw if numerics.is_number(zl, 0.0) else gw * (1.0 + 2.0 * zl * lse)
-        acc.start(xp, w, b, self.cdt)
-        dh = None
-        for k, lo in enumerate(range(0, vocab, chunk)):
-            hi = min(lo + chunk, vocab)
-            e, top = tiles[k] if tiles is not None else (self._tile(hb, w, b, lo, hi), None)
-            if tiles is not None:
-                tiles[k] = None  # read for the last time
+
+        def step(lo: Any, size: int, carry: tuple) -> tuple:
+            dh, dw, db, dcap = carry
+            if kept is None:
+                e, top = self._tile(hb, w, b, lo, size), None
+            elif size == chunk:
+                e = ops.rows(kept.tiles, lo // chunk, 1)[0, ...]
+                top = None if kept.tops is None else ops.rows(kept.tops, lo // chunk, 1)[0, ...]
+            else:
+                e, top = kept.last
             if top is not None:  # kept exp(z - max): p = e * exp(max - lse)
                 dz = e * (xp.exp(top - lse) * scale)[:, None]
             else:  # raw logits (kept or recomputed)
@@ -420,32 +456,34 @@ class _Spec:
                 dz = dz - (gw * (eps / vocab))[:, None]
             if cap is not None:
                 t = z / cap
-                if "softcap" in acc.names:
-                    acc.add("softcap", xp.sum(dz * _dcap(r, t, cap)))
+                if dcap is not None:
+                    dcap = dcap + xp.sum(dz * _dcap(r, t, cap))
                 dz = dz * (1.0 - t * t)
-            part = ops.matmul(dz, self._rows(w, lo, hi))
-            dh = part if dh is None else dh + part
-            acc.dw = ops.add_rows(acc.dw, lo, xp.permute_dims(dz, (1, 0)), hb)
-            if b is not None:
-                acc.db = ops.add_rows(acc.db, lo, xp.sum(dz, axis=0))
-        return dh
+            dh = dh + ops.matmul(dz, self._rows(w, lo, size))
+            dw = ops.add_rows(dw, lo, xp.permute_dims(dz, (1, 0)), hb)
+            if db is not None:
+                db = ops.add_rows(db, lo, xp.sum(dz, axis=0))
+            return dh, dw, db, dcap
 
-    def _label_grads(self, h: Any, wy: Any, ry: Any, o: dict, y: Any, gw: Any, dh: Any, acc: _Acc) -> Any:
+        return _blocks(ops, vocab, chunk, step, (self._zeros(tuple(hb.shape), hb), *grads))
+
+    def _label_grads(self, h: Any, wy: Any, ry: Any, o: dict, y: Any, gw: Any, grads: tuple) -> tuple:
         """The labels' term, ``-gw * (1 - eps)`` at each token's label (through
-        the cap), added to ``dh`` (returned) and to ``acc``'s gradients by a
-        gather and a scatter-add of rows: no one-hot tile."""
+        the cap), added to ``(dh, dw, db, dcap)`` by a gather and a
+        scatter-add of rows: no one-hot tile."""
         ops, xp = self.ops, self.ops.xp
+        dh, dw, db, dcap = grads
         eps, cap = o["eps"], o["softcap"]
         q = gw if numerics.is_number(eps, 0.0) else gw * (1.0 - eps)
         if cap is not None:
             t = _capped(xp, ry, cap) / cap
-            if "softcap" in acc.names:
-                acc.add("softcap", -xp.sum(q * _dcap(ry, t, cap)))
+            if dcap is not None:
+                dcap = dcap - xp.sum(q * _dcap(ry, t, cap))
             q = q * (1.0 - t * t)
-        acc.dw = ops.add_at(acc.dw, y, -(q[:, None] * h))
-        if acc.db is not None:
-            acc.db = ops.add_at(acc.db, y, -q)
-        return dh - q[:, None] * wy
+        dw = ops.add_at(dw, y, -(q[:, None] * h))
+        if db is not None:
+            db = ops.add_at(db, y, -q)
+        return dh - q[:, None] * wy, dw, db, dcap
 
     def _reduce(self, per: Any, lab: _Labels) -> Any:
         xp = self.ops.xp
@@ -460,34 +498,28 @@ class _Spec:
         return total / count
 
 
-class _Acc:
-    """The gradients that accumulate over blocks: ``weight``, ``bias`` and
-    the array options'."""
+class _Kept:
+    """A block's tiles between the forward and the gradient pass: ``tiles``
+    ``[chunks, n, chunk]`` (``exp(z - max)``, or the raw logits under a
+    cap) and ``tops`` ``[chunks, n]`` (the maxima) for the full chunks;
+    ``last`` the same pair for the shorter last chunk."""
 
-    def __init__(self, names: tuple[str, ...]):
-        self.names = names
-        self.dw = self.db = None
-        self.opts: dict[str, Any] = {}
+    def __init__(self, tiles: Any, tops: Any):
+        self.tiles, self.tops = tiles, tops
+        self.last: tuple[Any, Any] = (None, None)
 
-    def start(self, xp: Any, w: Any, b: Any, dtype: Any) -> None:
-        """Zero ``weight`` and ``bias`` gradients, once."""
-        if self.dw is None:
-            self.dw = xp.zeros(w.shape, dtype=dtype, device=device(w))
-            if b is not None:
-                self.db = xp.zeros(b.shape, dtype=dtype, device=device(w))
 
-    def add(self, name: str, value: Any) -> None:
-        self.opts[name] = value if name not in self.opts else self.opts[name] + value
-
-    def tokens(self, xp: Any, gw: Any, lse: Any, deps: Any) -> None:
-        """The options' gradients that are sums over tokens."""
-        if "z_loss" in self.names:
-            self.add("z_loss", xp.sum(gw * lse * lse))
-        if "eps" in self.names:
-            self.add("eps", xp.sum(gw * deps))
-
-    def result(self, b: Any) -> tuple:
-        return (self.dw, self.db, *(self.opts[k] for k in self.names))
+def _blocks(ops: Any, n: int, size: int, body: Any, carry: Any) -> Any:
+    """``carry = body(lo, size, carry)`` for the blocks of ``size`` rows that
+    cover ``0:n``: the full blocks in the backend's loop (``ops.loop``: a
+    Python loop, ``lax.fori_loop`` on JAX, where ``lo`` is traced and the
+    rows are dynamic slices), then the remainder."""
+    full, rest = divmod(n, size)
+    if full == 1:
+        carry = body(0, size, carry)
+    elif full > 1:
+        carry = ops.loop(full, lambda i, c: body(i * size, size, c), carry)
+    return carry if rest == 0 else body(full * size, rest, carry)
 
 
 def _capped(xp: Any, r: Any, cap: Any) -> Any:
@@ -497,10 +529,6 @@ def _capped(xp: Any, r: Any, cap: Any) -> Any:
 def _dcap(r: Any, t: Any, cap: Any) -> Any:
     """``d (c * tanh(r / c)) / d c`` with ``t = tanh(r / c)``."""
     return t - (r / cap) * (1.0 - t * t)
-
-
-def _joined(xp: Any, parts: list) -> Any:
-    return parts[0] if len(parts) == 1 else xp.concat(parts)
 
 
 def _cast(xp: Any, x: Any, dtype: Any) -> Any:

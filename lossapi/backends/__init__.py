@@ -100,6 +100,8 @@ class Ops:
     scan: Callable[..., Any]  # carry-scan over a leading axis (see _generic.scan)
     custom_vjp: Callable[..., Any]  # a function with its own gradient (see _generic.custom_vjp)
     add_rows: Callable[..., Any]  # buf[start:start + len(val)] += val, in place where the library can
+    loop: Callable[..., Any]  # carry = body(i, carry) for i in range(n)
+    rows: Callable[..., Any]  # x[start:start + size] (start may be a loop index)
     add_at: Callable[..., Any]  # buf[idx[i]] += val[i] for each i (repeated indices add up)
     rescale: Callable[..., Any]  # a custom_vjp residual times the upstream gradient (in place on torch)
 

@@ -177,3 +177,19 @@ def add_at(xp, buf, idx, val):
         k = int(idx[i])
         buf[k:k + 1, ...] += val[i:i + 1, ...]
     return buf
+
+
+def loop(xp, n, body, carry):
+    """``carry = body(i, carry)`` for ``i`` in ``range(n)``: a Python loop
+    here; JAX overrides it with ``lax.fori_loop``, which compiles the body
+    once and keeps one iteration's temporaries (``i`` is then traced: index
+    with :func:`rows`)."""
+    for i in range(n):
+        carry = body(i, carry)
+    return carry
+
+
+def rows(xp, x, start, size):
+    """``x[start:start + size]`` along the first axis, for a ``start`` that may
+    be a loop index (JAX: ``lax.dynamic_slice_in_dim``)."""
+    return x[start:start + size, ...]

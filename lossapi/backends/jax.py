@@ -78,7 +78,16 @@ def custom_vjp(xp, primal, fwd, bwd, args, ndiff, once=False):
 def add_rows(xp, buf, start, val, other=None):
     if other is not None:
         val = matmul(xp, val, other)
-    return buf.at[start:start + val.shape[0]].add(val)
+    old = jax.lax.dynamic_slice_in_dim(buf, start, val.shape[0], axis=0)
+    return jax.lax.dynamic_update_slice_in_dim(buf, old + val, start, axis=0)
+
+
+def loop(xp, n, body, carry):
+    return jax.lax.fori_loop(0, n, body, carry)
+
+
+def rows(xp, x, start, size):
+    return jax.lax.dynamic_slice_in_dim(x, start, size, axis=0)
 
 
 def add_at(xp, buf, idx, val):
@@ -99,4 +108,6 @@ PRIMITIVES = {
     "custom_vjp": custom_vjp,
     "add_rows": add_rows,
     "add_at": add_at,
+    "loop": loop,
+    "rows": rows,
 }
