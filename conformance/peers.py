@@ -235,6 +235,26 @@ def _t_ctc(*, blank=0, zero_infinity=False, reduction="mean"):
         log_probs.transpose(0, 1), labels, input_lengths, label_lengths)
 
 
+def _no_lm_options(z_loss, softcap):
+    """Unsupported unless z_loss is 0 and softcap None (no peer has them)."""
+    _no(softcap=softcap)
+    if not (isinstance(z_loss, float) and z_loss == 0.0):
+        raise Unsupported(f"option z_loss={z_loss!r}")
+
+
+def _t_linear_cross_entropy(*, bias=None, chunk_size=None, ignore_index=None, label_smoothing=0.0, z_loss=0.0,
+                            softcap=None, reduction="mean"):
+    # F.cross_entropy of the composed logits hidden @ weight.T + bias (all
+    # [..., V] of them in memory; chunk_size changes nothing).
+    _no_lm_options(z_loss, softcap)
+    ce = _t_cross_entropy(ignore_index=ignore_index, label_smoothing=label_smoothing, reduction=reduction)
+
+    def f(hidden, weight, labels):
+        z = hidden @ weight.T
+        return ce(z if bias is None else z + bias, labels)
+    return f
+
+
 TORCH: dict[str, Callable[..., Callable[..., Any]]] = {
     "mse": _direct("mse_loss"),
     "mae": _direct("l1_loss"),
@@ -262,6 +282,7 @@ TORCH: dict[str, Callable[..., Callable[..., Any]]] = {
     # float32, ~709 in float64, where lossapi's softplus form stays finite.
     "soft_margin": _direct("soft_margin_loss"),
     "ctc": _t_ctc,
+    "linear_cross_entropy": _t_linear_cross_entropy,
 }
 
 def _tv_box(name: str) -> Callable[..., Callable[..., Any]]:
@@ -490,6 +511,22 @@ def _o_ctc(*, blank=0, zero_infinity=False, reduction="mean"):
     return _reduced(per, reduction)
 
 
+def _o_linear_cross_entropy(*, bias=None, chunk_size=None, ignore_index=None, label_smoothing=0.0, z_loss=0.0,
+                            softcap=None, where=None, reduction="mean"):
+    # optax's cross-entropy of the composed logits hidden @ weight.T + bias
+    # (softmax_cross_entropy_with_integer_labels; with smoothing, of
+    # smooth_labels); chunk_size changes nothing. where= masks tokens here,
+    # classes in _o_cross_entropy.
+    _no_lm_options(z_loss, softcap)
+    _no(where=where)
+    ce = _o_cross_entropy(ignore_index=ignore_index, label_smoothing=label_smoothing, reduction=reduction)
+
+    def f(hidden, weight, labels):
+        z = hidden @ weight.T
+        return ce(z if bias is None else z + bias, labels)
+    return f
+
+
 OPTAX: dict[str, Callable[..., Callable[..., Any]]] = {
     "mse": _optax("squared_error"),
     "huber": _optax("huber_loss"),
@@ -510,6 +547,7 @@ OPTAX: dict[str, Callable[..., Callable[..., Any]]] = {
     "tversky": _o_tversky,
     "listnet": _o_listnet,
     "ctc": _o_ctc,
+    "linear_cross_entropy": _o_linear_cross_entropy,
 }
 
 ADAPTERS: dict[str, dict[str, Callable[..., Callable[..., Any]]]] = {
@@ -784,6 +822,18 @@ CHECKS: list[PeerCheck] = [
               [("log_probs", ("log_probs", (6, 5, 4))), ("labels", ("ctc_labels", (6, 3), 4)),
                ("input_lengths", ("lengths", (6,), 0, 5)), ("label_lengths", ("lengths", (6,), 0, 3))],
               {"zero_infinity": True}, grad=(), note="gradients differ by exp(log_probs): see _t_ctc"),
+    # --- language models (the peers: cross-entropy of the composed logits hidden @ weight.T + bias)
+    PeerCheck("linear_cross_entropy", "linear_cross_entropy",
+              [("hidden", _normal((N, 4))), ("weight", _normal((7, 4), 0.6)), ("labels", ("labels", (N,), 7))],
+              {"chunk_size": 3}, libs=("torch", "optax"), grad=(0, 1)),
+    PeerCheck("linear_cross_entropy-bias-ls-tokens", "linear_cross_entropy",
+              [("hidden", _normal((2, 3, 4))), ("weight", _normal((7, 4), 0.6)), ("labels", ("labels", (2, 3), 7))],
+              {"chunk_size": 2, "label_smoothing": 0.1}, libs=("torch", "optax"), grad=(0, 1),
+              option_arrays={"bias": _normal((7,), 0.5)}),
+    PeerCheck("linear_cross_entropy-ignore-ls", "linear_cross_entropy",
+              [("hidden", _normal((N, 4))), ("weight", _normal((7, 4), 0.6)),
+               ("labels", ("labels_ignore", (N,), 7, -100))],
+              {"chunk_size": 4, "ignore_index": -100, "label_smoothing": 0.2}, grad=(0, 1)),
 ]
 
 
