@@ -6,13 +6,19 @@ bias, labels, ...)`` in value and in every gradient, but computes the logits
 one tile (a block of tokens by a chunk of the vocabulary) at a time:
 
 * the forward keeps a running log-sum-exp over the vocabulary chunks (the
-  running maximum and the sum of exponentials rescaled to it), the label's
-  logit and, for label smoothing, the sum of the logits; each tile is dropped
-  once read;
+  running maximum and the sum of exponentials rescaled to it) and, for label
+  smoothing, the sum of the logits; each tile is dropped once read. The
+  label's logit is one row-wise dot, ``hidden . weight[label]``;
 * the backward recomputes each tile from ``hidden`` and the chunk of
   ``weight``, turns it into the logits' gradient and accumulates the
   gradients of ``hidden``, ``weight`` and ``bias`` (``dlogits @ W_chunk``,
-  ``dlogits.T @ hidden_block``, ``sum(dlogits)``).
+  ``dlogits.T @ hidden_block``, ``sum(dlogits)``). The labels' term of that
+  gradient is a gather of ``weight``'s label rows and a scatter-add into the
+  weight's gradient, never a one-hot tile.
+
+The loops over token blocks and vocabulary chunks are the backend's ``loop``
+primitive: a Python loop, or ``lax.fori_loop`` with dynamic slices on JAX, so
+that the compiled program holds one iteration's temporaries.
 
 With ``reduction="mean"`` or ``"sum"`` the gradient of the loss with respect
 to each logit is known in the forward pass up to the one upstream scalar, so
