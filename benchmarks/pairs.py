@@ -457,6 +457,17 @@ def _optax_pairs() -> list[Pair]:
                   "rows (e.g. 5.78 for 6.25 at 2N = 512; its eager value, lossapi's and a float64 reference "
                   "agree); XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type= (YNNPACK fusions off) fixes it. "
                   "The peer's value is therefore checked eagerly; the jitted peer is what is timed"))
+    add(Pair("sparsemax_loss", OPT, "mean(optax.sparsemax_loss)", "ew", _logits_binary, lambda L: L.sparsemax_loss,
+             _peer(OPT, "sparsemax_loss")))
+    add(Pair("perceptron", OPT, "mean(optax.perceptron_loss), targets in {-1, 1}", "ew", _signed,
+             lambda L: L.perceptron, _peer(OPT, "perceptron")))
+    add(Pair("multiclass_sparsemax", OPT, "mean(optax.multiclass_sparsemax_loss)", "softmax", _logits_int,
+             lambda L: L.multiclass_sparsemax, _peer(OPT, "multiclass_sparsemax")))
+    add(Pair("multiclass_perceptron", OPT, "mean(optax.multiclass_perceptron_loss)", "softmax", _logits_int,
+             lambda L: L.multiclass_perceptron, _peer(OPT, "multiclass_perceptron")))
+    add(Pair("generalized_kl", OPT, "mean(optax.generalized_kl_divergence(log(q), p))", "dist", _two_dists,
+             lambda L: L.generalized_kl, _peer(OPT, "generalized_kl"), grad=(0, 1),
+             note="the peer's log(q) is inside the timed call (lossapi takes q itself)"))
     add(Pair("listnet", OPT, "optax.ranking_softmax_loss(scores, softmax(relevance), reduce_fn=mean)", "lists",
              _relevance, lambda L: L.listnet, _peer(OPT, "listnet"),
              note="optax uses the labels as the target distribution as given: the peer computes "

@@ -527,6 +527,27 @@ def _o_linear_cross_entropy(*, bias=None, chunk_size=None, ignore_index=None, la
     return f
 
 
+def _o_multiclass_sparsemax(*, reduction="mean"):
+    # optax 0.2.8's simplex projection returns float64 for float32 scores
+    # under jax_enable_x64, and its custom JVP then fails on the dtype
+    # mismatch: there the peer computes in float64 and casts back.
+    import jax
+
+    loss, jnp = _ox().multiclass_sparsemax_loss, _jnp()
+
+    def per(z, y):
+        if jax.config.read("jax_enable_x64") and z.dtype == jnp.float32:
+            return loss(z.astype(jnp.float64), y).astype(z.dtype)
+        return loss(z, y)
+    return _reduced(per, reduction)
+
+
+def _o_generalized_kl(*, axis=-1, where=None, reduction="mean"):
+    # optax: the prediction first, in log space; lossapi: generalized_kl(p, q), p the target
+    gkl, log = _ox().generalized_kl_divergence, _jnp().log
+    return _masked(lambda p, q, **w: gkl(log(q), p, axis=axis, **w), reduction, where, axis)
+
+
 OPTAX: dict[str, Callable[..., Callable[..., Any]]] = {
     "mse": _optax("squared_error"),
     "huber": _optax("huber_loss"),
@@ -548,6 +569,11 @@ OPTAX: dict[str, Callable[..., Callable[..., Any]]] = {
     "listnet": _o_listnet,
     "ctc": _o_ctc,
     "linear_cross_entropy": _o_linear_cross_entropy,
+    "sparsemax_loss": _optax("sparsemax_loss"),
+    "perceptron": _optax("perceptron_loss"),
+    "multiclass_sparsemax": _o_multiclass_sparsemax,  # classes last
+    "multiclass_perceptron": _optax("multiclass_perceptron_loss"),  # classes last
+    "generalized_kl": _o_generalized_kl,
 }
 
 ADAPTERS: dict[str, dict[str, Callable[..., Callable[..., Any]]]] = {
@@ -834,6 +860,19 @@ CHECKS: list[PeerCheck] = [
               [("hidden", _normal((N, 4))), ("weight", _normal((7, 4), 0.6)),
                ("labels", ("labels_ignore", (N,), 7, -100))],
               {"chunk_size": 4, "ignore_index": -100, "label_smoothing": 0.2}, grad=(0, 1)),
+    # --- optax's remaining losses (issue 14)
+    PeerCheck("sparsemax_loss", "sparsemax_loss", [("logits", _normal((4, 5), 1.5)), ("target", ("binary", (4, 5)))],
+              libs=("optax",)),
+    PeerCheck("perceptron", "perceptron", [("scores", _normal((4, 5), 1.5)), ("target", ("pm1", (4, 5)))],
+              libs=("optax",)),
+    PeerCheck("multiclass_sparsemax", "multiclass_sparsemax",
+              [("logits", _normal((N, C), 0.8)), ("labels", ("labels", (N,), C))], libs=("optax",)),
+    PeerCheck("multiclass_perceptron", "multiclass_perceptron",
+              [("scores", _normal((N, C))), ("labels", ("labels", (N,), C))], libs=("optax",)),
+    PeerCheck("generalized_kl", "generalized_kl", [("p", ("positive", (4, 5))), ("q", ("positive", (4, 5)))],
+              libs=("optax",), grad=(0, 1)),
+    PeerCheck("generalized_kl-where", "generalized_kl", [("p", ("positive", (4, 5))), ("q", ("positive", (4, 5)))],
+              libs=("optax",), grad=(0, 1), option_arrays={"where": ("mask", (4, 5))}),
 ]
 
 

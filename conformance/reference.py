@@ -29,19 +29,23 @@ __all__ = [
     "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "nll",
     "binary_focal", "focal", "hinge", "squared_hinge", "multiclass_hinge", "poly1", "soft_margin",
     "multilabel_margin", "multilabel_soft_margin",
+    "sparsemax_loss", "perceptron", "multiclass_sparsemax", "multiclass_perceptron", "generalized_cross_entropy",
+    "asymmetric",
     # divergence
-    "kl_divergence", "kl_divergence_log", "js_divergence", "gaussian_kl", "vae_loss",
+    "kl_divergence", "kl_divergence_log", "js_divergence", "gaussian_kl", "vae_loss", "generalized_kl",
     # distillation
     "distill_kl", "generalized_jsd", "tvd",
     # embedding
     "contrastive", "triplet", "batch_triplet", "cosine_embedding", "cosine_proximity", "nt_xent", "circle",
-    "hinge_embedding",
+    "hinge_embedding", "supcon", "arcface", "cosface", "multi_similarity", "proxy_anchor",
     # segmentation
-    "dice", "jaccard", "tversky",
+    "dice", "jaccard", "tversky", "generalized_dice", "lovasz_hinge", "lovasz_softmax",
     # detection
     "giou", "diou", "ciou",
     # ranking
     "margin_ranking", "ranknet", "listnet", "listmle", "approx_ndcg",
+    "ranking_softmax", "pairwise_hinge", "pairwise_logistic", "pairwise_soft_zero_one", "lambda_loss",
+    "approx_mrr", "neural_ndcg",
     # sequence
     "ctc",
     # language
@@ -178,9 +182,15 @@ def gaussian_nll(mean, target, var, *, full=False, eps=1e-6, reduction="mean"):
 # Classification
 # =============================================================================
 
-def binary_cross_entropy(probs, target, *, weight=None, reduction="mean"):
-    """-(t log p + (1-t) log(1-p)); torch clamps each log at -100."""
-    p, t = _f(probs), _f(target)
+def _keras_smooth(t, label_smoothing):
+    """Keras's binary label smoothing: t (1 - ls) + ls / 2."""
+    return _f(t) * (1.0 - label_smoothing) + 0.5 * label_smoothing
+
+
+def binary_cross_entropy(probs, target, *, weight=None, label_smoothing=0.0, reduction="mean"):
+    """-(t log p + (1-t) log(1-p)); torch clamps each log at -100. The target
+    is smoothed as Keras does."""
+    p, t = _f(probs), _keras_smooth(target, label_smoothing)
     with np.errstate(divide="ignore"):
         lp, l1p = np.maximum(np.log(p), -100.0), np.maximum(np.log1p(-p), -100.0)
     loss = -(t * lp + (1.0 - t) * l1p)
@@ -189,9 +199,11 @@ def binary_cross_entropy(probs, target, *, weight=None, reduction="mean"):
     return _reduce(loss, reduction)
 
 
-def binary_cross_entropy_with_logits(logits, target, *, weight=None, pos_weight=None, reduction="mean"):
-    """-(pos_weight t log sigmoid(x) + (1-t) log(1 - sigmoid(x))), times weight."""
-    x, t = _f(logits), _f(target)
+def binary_cross_entropy_with_logits(logits, target, *, weight=None, pos_weight=None, label_smoothing=0.0,
+                                     reduction="mean"):
+    """-(pos_weight t log sigmoid(x) + (1-t) log(1 - sigmoid(x))), times weight;
+    the target smoothed as Keras does."""
+    x, t = _f(logits), _keras_smooth(target, label_smoothing)
     pw = 1.0 if pos_weight is None else _f(pos_weight)
     loss = -(pw * t * _log_sigmoid(x) + (1.0 - t) * _log_sigmoid(-x))
     if weight is not None:
@@ -293,10 +305,11 @@ def nll(log_probs, target, *, axis=-1, weight=None, ignore_index=None, reduction
     return _masked_mean(per, wsum, reduction)
 
 
-def binary_focal(logits, target, *, gamma=2.0, alpha=None, reduction="mean"):
+def binary_focal(logits, target, *, gamma=2.0, alpha=None, label_smoothing=0.0, reduction="mean"):
     """torchvision's sigmoid focal loss: alpha_t (1 - p_t)^gamma BCE(x, t);
-    ``alpha=None`` drops the alpha_t factor."""
-    x, t = _f(logits), _f(target)
+    ``alpha=None`` drops the alpha_t factor. Keras smooths the target before
+    everything (BCE, p_t and alpha_t)."""
+    x, t = _f(logits), _keras_smooth(target, label_smoothing)
     p = 1.0 / (1.0 + np.exp(-x))
     ce = -(t * _log_sigmoid(x) + (1.0 - t) * _log_sigmoid(-x))
     p_t = p * t + (1.0 - p) * (1.0 - t)
@@ -390,6 +403,74 @@ def multilabel_soft_margin(logits, target, *, weight=None, reduction="mean"):
     return _reduce(np.mean(loss, axis=-1), reduction)
 
 
+def sparsemax_loss(logits, target, *, reduction="mean"):
+    """Binary sparsemax (Fenchel-Young) loss, Blondel et al. 2020 sec. 4.4:
+    Omega*(x) - t x + Omega(t) with Omega(t) = t^2 - t on [0, 1] (the Gini
+    negentropy) and Omega*(x) = sparse_plus(x) = 0 / (x + 1)^2 / 4 / x."""
+    x, t = _f(logits), _f(target)
+    sp = np.where(x <= -1.0, 0.0, np.where(x >= 1.0, x, (x + 1.0) ** 2 / 4.0))
+    return _reduce(sp - t * x + t * t - t, reduction)
+
+
+def perceptron(scores, target, *, reduction="mean"):
+    """max(0, -t s), t in {-1, +1}."""
+    return _reduce(np.maximum(0.0, -_f(target) * _f(scores)), reduction)
+
+
+def _sparsemax(z):
+    """Projection of a score vector onto the simplex (Martins & Astudillo
+    2016, Algorithm 1: sort, cumulative sum, largest k with 1 + k z_(k) >
+    sum_{j<=k} z_(j))."""
+    u = np.sort(z)[::-1]
+    css = np.cumsum(u)
+    k = max(i + 1 for i in range(len(u)) if 1.0 + (i + 1) * u[i] > css[i])
+    tau = (css[k - 1] - 1.0) / k
+    return np.maximum(z - tau, 0.0)
+
+
+def multiclass_sparsemax(logits, labels, *, axis=-1, reduction="mean"):
+    """Sparsemax (Fenchel-Young) loss: max_p <p, z> + (1 - |p|^2) / 2 - z_y,
+    attained at p = sparsemax(z)."""
+    z = _classes_last(logits, axis)
+    lab = _labels(labels)
+    per = np.zeros(lab.shape)
+    for idx in np.ndindex(lab.shape):
+        p = _sparsemax(z[idx])
+        per[idx] = p @ z[idx] + 0.5 * (1.0 - p @ p) - z[idx][int(lab[idx])]
+    return _reduce(per, reduction)
+
+
+def multiclass_perceptron(scores, labels, *, axis=-1, reduction="mean"):
+    """max_j s_j - s_y (Collins 2002)."""
+    s = _classes_last(scores, axis)
+    y = _labels(labels)
+    return _reduce(np.max(s, axis=-1) - np.take_along_axis(s, y[..., None], axis=-1)[..., 0], reduction)
+
+
+def generalized_cross_entropy(logits, labels, *, q=0.7, axis=-1, ignore_index=None, reduction="mean"):
+    """(1 - p_y^q) / q (Zhang & Sabuncu 2018); "mean" over the counted samples."""
+    p = np.exp(_log_softmax(_classes_last(logits, axis), -1))
+    lab = _labels(labels)
+    keep = np.ones(lab.shape, bool) if ignore_index is None else lab != ignore_index
+    py = np.take_along_axis(p, np.where(keep, lab, 0)[..., None], axis=-1)[..., 0]
+    per = np.where(keep, (1.0 - py ** q) / q, 0.0)
+    return _masked_mean(per, np.count_nonzero(keep), reduction)
+
+
+def asymmetric(logits, target, *, gamma_neg=4.0, gamma_pos=1.0, clip=0.05, detach_weights=False,
+               reduction="mean"):
+    """ASL (Ridnik et al. 2021), from the paper's definition: positives
+    (1 - p)^g+ (-log p), negatives p_m^g- (-log(1 - p_m)) with p_m = max(p - m, 0);
+    summed over the classes (last axis). ``detach_weights`` changes gradients only."""
+    x, t = _f(logits), _f(target)
+    with np.errstate(over="ignore"):  # exp(-x) = inf gives p = 0, the limit
+        p = 1.0 / (1.0 + np.exp(-x))
+    pm = np.maximum(p - clip, 0.0)
+    pos = (1.0 - p) ** gamma_pos * -_log_sigmoid(x)
+    neg = pm ** gamma_neg * -np.log(1.0 - pm) if clip > 0 else p ** gamma_neg * -_log_sigmoid(-x)
+    return _reduce(np.sum(t * pos + (1.0 - t) * neg, axis=-1), reduction)
+
+
 def poly1(logits, target, *, epsilon=1.0, axis=-1, weight=None, ignore_index=None, label_smoothing=0.0,
           reduction="mean"):
     """PolyLoss-1 (Leng et al. 2022): CE + epsilon * w_y * (1 - p_t), where CE is
@@ -446,6 +527,13 @@ def js_divergence(p, q, *, axis=-1, reduction="mean"):
     m = 0.5 * (p + q)
     per = 0.5 * np.sum(_xlogy(p, p) - _xlogy(p, m), axis=axis) + 0.5 * np.sum(_xlogy(q, q) - _xlogy(q, m), axis=axis)
     return _reduce(per, reduction)
+
+
+def generalized_kl(p, q, *, axis=-1, reduction="mean"):
+    """sum p log(p / q) - p + q along ``axis`` (0 log 0 = 0): the Bregman
+    divergence of x log x - x (Boyd & Vandenberghe, p. 90)."""
+    p, q = _f(p), _f(q)
+    return _reduce(np.sum(_xlogy(p, p) - _xlogy(p, q) - p + q, axis=axis), reduction)
 
 
 def gaussian_kl(mu, log_var, *, axis=-1, reduction="mean"):
@@ -718,34 +806,272 @@ def circle(embeddings, labels, *, margin=0.25, gamma=256.0, detach_weights=True,
     return _batches(reduction, lambda e, lab: _circle_one(e, lab, margin, gamma), _f(embeddings), np.asarray(labels))
 
 
+def _unit_rows(x):
+    x = _f(x)
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-8)
+
+
+def _supcon_one(e, lab, temperature, keep=None):
+    """Khosla et al.'s L_out per anchor: -mean_{p in P(i)} log softmax_{A(i)}(s_i)[p]."""
+    n = e.shape[0]
+    keep = np.ones(n, bool) if keep is None else keep
+    u = _unit_rows(e)
+    out = np.zeros(n)
+    count = 0
+    for i in range(n):
+        if not keep[i]:
+            continue
+        cand = [j for j in range(n) if j != i and keep[j]]
+        pos = [j for j in cand if lab[j] == lab[i]]
+        if not pos:
+            continue
+        logits = np.array([u[i] @ u[j] for j in cand]) / temperature
+        log_den = np.logaddexp.reduce(logits)
+        out[i] = -np.mean([u[i] @ u[p] / temperature - log_den for p in pos])
+        count += 1
+    return out, count
+
+
+def supcon(embeddings, labels, *, temperature=0.1, reduction="mean"):
+    """Supervised contrastive loss (Khosla et al. 2020, L_out, no temperature /
+    base_temperature factor) on L2-normalised embeddings ``[..., N, D]``;
+    anchors without positives give 0 and are not counted in "mean"."""
+    return _batches(reduction, lambda e, lab: _supcon_one(e, lab, temperature), _f(embeddings), np.asarray(labels))
+
+
+def _margin_softmax_ref(embeddings, weight, labels, scale, target_logit, sub_centers, reduction):
+    e, w = _unit_rows(embeddings), _unit_rows(weight)
+    lab = np.asarray(labels)
+    c = w.shape[0] // sub_centers
+    out = np.zeros(lab.shape)
+    for idx in np.ndindex(lab.shape):
+        cos = np.array([max(e[idx] @ w[j * sub_centers + k] for k in range(sub_centers)) for j in range(c)])
+        y = lab[idx]
+        logits = scale * cos
+        logits[y] = scale * target_logit(cos[y])
+        out[idx] = np.logaddexp.reduce(logits) - logits[y]
+    return _reduce(out, reduction)
+
+
+def arcface(embeddings, weight, labels, *, scale=64.0, margin=0.5, sub_centers=1, reduction="mean"):
+    """ArcFace (Deng et al. 2019; PML ArcFaceLoss without its acos clamp, margin
+    in radians): cross-entropy of s * cos with the label's cosine replaced by
+    cos(theta_y + m), theta_y = arccos(cos_y) (no easy-margin fallback). With
+    sub_centers=K, weight rows c*K + k belong to class c and cos_c is their max."""
+    return _margin_softmax_ref(embeddings, weight, labels, scale,
+                               lambda cy: math.cos(math.acos(min(1.0, max(-1.0, cy))) + margin), sub_centers,
+                               reduction)
+
+
+def cosface(embeddings, weight, labels, *, scale=64.0, margin=0.35, reduction="mean"):
+    """CosFace (Wang et al. 2018; PML CosFaceLoss): cross-entropy of s * cos with
+    the label's cosine replaced by cos_y - m."""
+    return _margin_softmax_ref(embeddings, weight, labels, scale, lambda cy: cy - margin, 1, reduction)
+
+
+def _multi_similarity_one(e, lab, alpha, beta, base, epsilon, keep=None):
+    """PML's MultiSimilarityMiner then MultiSimilarityLoss, per anchor."""
+    n = e.shape[0]
+    keep = np.ones(n, bool) if keep is None else keep
+    u = _unit_rows(e)
+    s = u @ u.T
+    out = np.zeros(n)
+    for i in range(n):
+        if not keep[i]:
+            continue
+        pos = [j for j in range(n) if j != i and keep[j] and lab[j] == lab[i]]
+        neg = [j for j in range(n) if keep[j] and lab[j] != lab[i]]
+        if not pos or not neg:
+            continue  # the miner keeps nothing for this anchor
+        hard_neg = max(s[i, j] for j in neg)
+        hard_pos = min(s[i, j] for j in pos)
+        mp = [j for j in pos if s[i, j] - epsilon < hard_neg]
+        mn = [j for j in neg if s[i, j] + epsilon > hard_pos]
+        out[i] = (np.log1p(sum(np.exp(-alpha * (s[i, j] - base)) for j in mp)) / alpha
+                  + np.log1p(sum(np.exp(beta * (s[i, j] - base)) for j in mn)) / beta)
+    return out, int(np.sum(keep))
+
+
+def multi_similarity(embeddings, labels, *, alpha=2.0, beta=50.0, base=0.5, epsilon=0.1, reduction="mean"):
+    """Multi-similarity loss with its pair mining (Wang et al. 2019; PML's
+    MultiSimilarityMiner + MultiSimilarityLoss), cosine similarity: positives
+    with s_ip - eps < max_n s_in and negatives with s_in + eps > min_p s_ip;
+    loss_i = log(1 + sum_p exp(-alpha (s_ip - base))) / alpha
+    + log(1 + sum_n exp(beta (s_in - base))) / beta; "mean" over all anchors."""
+    return _batches(reduction, lambda e, lab: _multi_similarity_one(e, lab, alpha, beta, base, epsilon),
+                    _f(embeddings), np.asarray(labels))
+
+
+def _proxy_anchor_one(e, proxies, lab, alpha, margin, keep=None):
+    """Per-proxy shares pos_p / |P+| + neg_p / C of one batch (they sum to the loss)."""
+    n = e.shape[0]
+    keep = np.ones(n, bool) if keep is None else keep
+    u, p = _unit_rows(e), _unit_rows(proxies)
+    c = p.shape[0]
+    pos, neg = np.zeros(c), np.zeros(c)
+    with_pos = 0
+    for k in range(c):
+        xs_pos = [i for i in range(n) if keep[i] and lab[i] == k]
+        xs_neg = [i for i in range(n) if keep[i] and lab[i] != k]
+        if xs_pos:
+            with_pos += 1
+            pos[k] = np.log1p(sum(np.exp(-alpha * (u[i] @ p[k] - margin)) for i in xs_pos))
+        if xs_neg:
+            neg[k] = np.log1p(sum(np.exp(alpha * (u[i] @ p[k] + margin)) for i in xs_neg))
+    return pos / max(with_pos, 1) + neg / c
+
+
+def proxy_anchor(embeddings, proxies, labels, *, alpha=32.0, margin=0.1, reduction="mean"):
+    """Proxy-anchor loss (Kim et al. 2020; PML ProxyAnchorLoss): per batch
+    ``[..., N, D]``, 1/|P+| sum_{p in P+} log(1 + sum_{x in X+_p} exp(-alpha (s - margin)))
+    + 1/C sum_p log(1 + sum_{x in X-_p} exp(alpha (s + margin))), s the cosine.
+    "none": the per-proxy shares [..., C]; "mean": the batch losses averaged
+    over the leading axes; "sum": added."""
+    e, lab = _f(embeddings), np.asarray(labels)
+    lead = e.shape[:-2]
+    shares = np.zeros(lead + (_f(proxies).shape[0],))
+    for idx in np.ndindex(lead):
+        shares[idx] = _proxy_anchor_one(e[idx], proxies, lab[idx], alpha, margin)
+    if reduction == "none":
+        return shares
+    total = np.sum(shares)
+    return np.asarray(total / max(int(np.prod(lead)), 1) if reduction == "mean" else total)
+
+
 # =============================================================================
 # Segmentation (probabilities in)
 # =============================================================================
 
-def _sums(probs, target, axis):
+def _sums(probs, target, axis, include_background=True, class_axis=None):
     p, g = _f(probs), _f(target)
+    if not include_background:  # MONAI / SMP: the first class along class_axis is left out
+        p, g = np.delete(p, 0, axis=class_axis), np.delete(g, 0, axis=class_axis)
     ax = tuple(range(p.ndim)) if axis is None else axis
     return np.sum(p * g, axis=ax), np.sum(p, axis=ax), np.sum(g, axis=ax)
 
 
-def dice(probs, target, *, smooth=1e-6, axis=None, reduction="mean"):
+def dice(probs, target, *, smooth=1e-6, axis=None, include_background=True, class_axis=None, reduction="mean"):
     """1 - (2 sum(p g) + s) / (sum p + sum g + s); ``axis=None`` sums over everything."""
-    inter, sp, sg = _sums(probs, target, axis)
+    inter, sp, sg = _sums(probs, target, axis, include_background, class_axis)
     return _reduce(1.0 - (2.0 * inter + smooth) / (sp + sg + smooth), reduction)
 
 
-def jaccard(probs, target, *, smooth=1e-6, axis=None, reduction="mean"):
+def jaccard(probs, target, *, smooth=1e-6, axis=None, include_background=True, class_axis=None, reduction="mean"):
     """1 - (I + s) / (sum p + sum g - I + s)."""
-    inter, sp, sg = _sums(probs, target, axis)
+    inter, sp, sg = _sums(probs, target, axis, include_background, class_axis)
     return _reduce(1.0 - (inter + smooth) / (sp + sg - inter + smooth), reduction)
 
 
-def tversky(probs, target, *, alpha=0.5, beta=0.5, gamma=1.0, smooth=1e-6, axis=None, reduction="mean"):
+def tversky(probs, target, *, alpha=0.5, beta=0.5, gamma=1.0, smooth=1e-6, axis=None, include_background=True,
+            class_axis=None, reduction="mean"):
     """(1 - (TP + s) / (TP + alpha FP + beta FN + s))^gamma (Salehi et al. 2017;
     focal Tversky for gamma != 1)."""
-    tp, sp, sg = _sums(probs, target, axis)
+    tp, sp, sg = _sums(probs, target, axis, include_background, class_axis)
     ti = (tp + smooth) / (tp + alpha * (sp - tp) + beta * (sg - tp) + smooth)
     return _reduce((1.0 - ti) ** gamma, reduction)
+
+
+def generalized_dice(probs, target, *, weight="square", smooth=1e-6, axis=1, where=None, include_background=True,
+                     reduction="mean"):
+    """Sudre et al. 2017, per sample: 1 - (2 sum_c w_c I_c + s) / (sum_c w_c (G_c + P_c) + s) with
+    w_c = 1/G_c^2 ("square"), 1/G_c ("simple") or 1 ("uniform"); an infinite weight (absent class)
+    becomes the sample's largest finite weight (MONAI GeneralizedDiceLoss after MONAI#371)."""
+    p, g = np.moveaxis(_f(probs), axis, 1), np.moveaxis(_f(target), axis, 1)  # [N, C, ...]
+    n = p.shape[0]
+    keep = np.ones(n, bool)
+    if where is not None:
+        w_ = np.asarray(where, bool)
+        if w_.shape == (n,):
+            keep = w_
+        else:
+            m = np.moveaxis(np.broadcast_to(w_, np.shape(probs)), axis, 1)
+            p, g = p * m, g * m
+            keep = m.reshape(n, -1).any(axis=1)
+    if not include_background:
+        p, g = p[:, 1:], g[:, 1:]
+    out = []
+    for i in range(n):
+        pi, gi = p[i].reshape(p.shape[1], -1), g[i].reshape(g.shape[1], -1)
+        inter, gs, ps = (pi * gi).sum(1), gi.sum(1), pi.sum(1)
+        with np.errstate(divide="ignore"):
+            w = {"square": 1.0 / gs**2, "simple": 1.0 / gs, "uniform": np.ones_like(gs)}[weight]
+        inf = np.isinf(w)
+        w[inf] = 0.0
+        w[inf] = w.max()
+        out.append(1.0 - (2.0 * np.sum(w * inter) + smooth) / (np.sum(w * (gs + ps)) + smooth))
+    out = np.where(keep, out, 0.0)
+    if where is None:
+        return _reduce(out, reduction)
+    return _masked_mean(out, max(int(keep.sum()), 1), reduction)
+
+
+def _lovasz_flat(errors, fg, hinge):
+    """Berman et al. 2018, Alg. 1: errors sorted in decreasing order (stable: ties in pixel order)
+    dotted with the increments of the Jaccard loss 1 - (G - cumsum fg) / (G + cumsum(1 - fg));
+    relu on the sorted errors for the hinge. 0 for no pixel."""
+    if errors.size == 0:
+        return 0.0
+    order = np.argsort(-errors, kind="stable")
+    e, gt = errors[order], fg[order]
+    total = gt.sum()
+    jac = 1.0 - (total - np.cumsum(gt)) / (total + np.cumsum(1.0 - gt))
+    grad = np.concatenate([jac[:1], np.diff(jac)])
+    return float(np.dot(np.maximum(e, 0.0) if hinge else e, grad))
+
+
+def _lovasz_reduce(losses, kept, per_image, masked, reduction):
+    losses = np.where(kept, losses, 0.0)
+    if not per_image:
+        return np.asarray(losses[0])
+    if not masked:
+        return _reduce(losses, reduction)
+    return _masked_mean(losses, max(int(np.sum(kept)), 1), reduction)
+
+
+def lovasz_hinge(logits, target, *, per_image=True, where=None, reduction="mean"):
+    """Lovasz hinge (reference code's lovasz_hinge): per image (axis 0) or over the batch; errors
+    1 - x (2t - 1); masked pixels removed; an image with none left gives 0 and leaves the mean."""
+    x, t = _f(logits), _f(target)
+    if where is None:
+        valid = np.ones(x.shape, bool)
+    elif per_image and np.shape(where) == x.shape[:1] and x.ndim > 1:  # one value per image
+        valid = np.broadcast_to(np.reshape(where, (-1,) + (1,) * (x.ndim - 1)), x.shape)
+    else:
+        valid = np.broadcast_to(np.asarray(where, bool), x.shape)
+    images = list(zip(x, t, valid)) if per_image else [(x, t, valid)]
+    losses, kept = [], []
+    for xi, ti, vi in images:
+        xv, tv = np.reshape(xi, -1)[np.reshape(vi, -1)], np.reshape(ti, -1)[np.reshape(vi, -1)]
+        kept.append(xv.size > 0)
+        losses.append(_lovasz_flat(1.0 - xv * (2.0 * tv - 1.0), tv, hinge=True))
+    return _lovasz_reduce(np.array(losses), np.array(kept), per_image, where is not None, reduction)
+
+
+def lovasz_softmax(probs, labels, *, classes="present", per_image=False, where=None, axis=1, ignore_index=None,
+                   reduction="mean"):
+    """Lovasz-Softmax (reference code's lovasz_softmax): per class c, the Lovasz extension of the
+    errors |[y == c] - p_c|, averaged over the present classes ("present"), all of them ("all")
+    or a list; pixels masked by ``where`` or labelled ``ignore_index`` removed."""
+    p = np.moveaxis(_f(probs), axis, -1)
+    y = np.asarray(labels)
+    valid = np.ones(y.shape, bool) if where is None else np.broadcast_to(np.asarray(where, bool), y.shape)
+    if ignore_index is not None:
+        valid = valid & (y != ignore_index)
+    num_classes = p.shape[-1]
+    images = list(zip(p, y, valid)) if per_image else [(p, y, valid)]
+    losses, kept = [], []
+    for pi, yi, vi in images:
+        pv, yv = pi.reshape(-1, num_classes)[vi.reshape(-1)], yi.reshape(-1)[vi.reshape(-1)]
+        kept.append(yv.size > 0)
+        per_class = []
+        for c in (range(num_classes) if classes in ("all", "present") else classes):
+            fg = (yv == c).astype(np.float64)
+            if classes == "present" and fg.sum() == 0:
+                continue
+            per_class.append(_lovasz_flat(np.abs(fg - pv[:, c]), fg, hinge=False))
+        losses.append(np.mean(per_class) if per_class and yv.size else 0.0)
+    masked = where is not None or ignore_index is not None
+    return _lovasz_reduce(np.array(losses), np.array(kept), per_image, masked, reduction)
 
 
 # =============================================================================
@@ -823,6 +1149,144 @@ def approx_ndcg(scores, relevance, *, temperature=1.0, axis=-1, reduction="mean"
     """ApproxNDCG (Qin et al. 2010): 1 - DCG / IDCG with each item's rank
     replaced by 1 + sum_{j != i} sigmoid((s_j - s_i) / temperature); gains 2^r - 1."""
     return _per_list(lambda a, b: _approx_ndcg_one(a, b, temperature), scores, relevance, axis, reduction)
+
+
+def _sigmoid1(x):
+    """A scalar logistic sigmoid without overflow."""
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
+def _ranking_softmax_one(s, r):
+    total = float(np.sum(r))
+    if total == 0.0:
+        return 0.0
+    m = float(np.max(s))
+    lse = m + math.log(sum(math.exp(x - m) for x in s))
+    return sum(ri / total * (lse - si) for si, ri in zip(s, r))
+
+
+def ranking_softmax(scores, relevance, *, axis=-1, reduction="mean"):
+    """Softmax cross entropy against relevance / sum(relevance) (optax's
+    ranking_softmax_loss on normalised labels; TF-Ranking's SoftmaxLoss);
+    a list of zero relevance gives 0."""
+    return _per_list(_ranking_softmax_one, scores, relevance, axis, reduction)
+
+
+def _pairwise_one(s, r, pair_loss):
+    # Rax's pairwise_loss: every ordered pair (i, j) with label_i > label_j.
+    terms = [pair_loss(s[i] - s[j]) for i in range(len(r)) for j in range(len(r)) if r[i] > r[j]]
+    return sum(terms) / len(terms) if terms else 0.0
+
+
+def pairwise_hinge(scores, relevance, *, margin=1.0, axis=-1, reduction="mean"):
+    """Rax's pairwise_hinge_loss, relu(margin - (s_i - s_j)) over pairs with
+    rel_i > rel_j, averaged per list."""
+    return _per_list(lambda s, r: _pairwise_one(s, r, lambda d: max(0.0, margin - d)),
+                     scores, relevance, axis, reduction)
+
+
+def pairwise_logistic(scores, relevance, *, margin=0.0, axis=-1, reduction="mean"):
+    """Rax's pairwise_logistic_loss, log(1 + exp(margin - (s_i - s_j))), averaged per list."""
+    return _per_list(lambda s, r: _pairwise_one(s, r, lambda d: float(np.logaddexp(0.0, margin - d))),
+                     scores, relevance, axis, reduction)
+
+
+def pairwise_soft_zero_one(scores, relevance, *, margin=0.0, axis=-1, reduction="mean"):
+    """Rax's pairwise_soft_zero_one_loss, sigmoid(margin - (s_i - s_j)), averaged per list."""
+    return _per_list(lambda s, r: _pairwise_one(s, r, lambda d: _sigmoid1(margin - d)),
+                     scores, relevance, axis, reduction)
+
+
+def _lambda_one(s, r, weighting, k, sigma, mu):
+    # allRank's lambdaLoss for one unpadded list (reduction "sum", log base 2):
+    # items in score order (stable), positions 1..n, D = log2(1 + position).
+    eps = 1e-10
+    n = len(s)
+    order = sorted(range(n), key=lambda i: (-s[i], i))
+    sc = [float(s[i]) for i in order]
+    t = [float(r[i]) for i in order]
+    top = n if k is None else min(k, n)
+    D = [math.log2(1.0 + p) for p in range(1, n + 1)]
+    ideal = sorted((float(x) for x in r), reverse=True)
+    max_dcg = max(sum((2.0 ** ideal[p] - 1.0) / D[p] for p in range(top)), eps)
+    G = [(2.0 ** x - 1.0) / max_dcg for x in t]
+    total = 0.0
+    for i in range(top):
+        for j in range(top):
+            if weighting != "ndcg1" and not t[i] > t[j]:
+                continue
+            lam = abs(1.0 / D[i] - 1.0 / D[j]) * abs(G[i] - G[j])
+            if weighting == "ndcg1":
+                w = G[i] / D[i]
+            elif weighting == "lambdarank":
+                w = lam
+            else:
+                dl = abs(i - j)
+                nd2 = abs(1.0 / math.log2(1.0 + dl) - 1.0 / math.log2(2.0 + dl)) * abs(G[i] - G[j]) if dl else 0.0
+                w = nd2 if weighting == "ndcg2" else mu * nd2 + lam
+            prob = max(_sigmoid1(sigma * (sc[i] - sc[j])), eps)
+            total -= math.log2(max(prob ** w, eps))
+    return total
+
+
+def lambda_loss(scores, relevance, *, weighting="ndcg2", k=None, sigma=1.0, mu=10.0, axis=-1, reduction="mean"):
+    """LambdaLoss (Wang et al. 2018) as allRank's lambdaLoss defines it, one
+    list's sum of -log2 of the clamped, weighted pair probabilities."""
+    return _per_list(lambda s, r: _lambda_one(s, r, weighting, k, sigma, mu), scores, relevance, axis, reduction)
+
+
+def _approx_mrr_one(s, r, temperature):
+    total = float(np.sum(r))
+    if total == 0.0:
+        return 0.0
+    rr = 0.0
+    for i in range(len(s)):
+        rank = 1.0 + sum(_sigmoid1((s[j] - s[i]) / temperature) for j in range(len(s)) if j != i)
+        rr += r[i] / rank
+    return 1.0 - rr / total
+
+
+def approx_mrr(scores, relevance, *, temperature=1.0, axis=-1, reduction="mean"):
+    """ApproxMRR (Qin et al. 2010; TF-Ranking's ApproxMRRLoss): 1 - sum_i rel_i /
+    rank_i / sum_i rel_i with sigmoid-approximated ranks."""
+    return _per_list(lambda a, b: _approx_mrr_one(a, b, temperature), scores, relevance, axis, reduction)
+
+
+def _neural_ndcg_one(s, r, temperature, k):
+    s, r = _f(s), _f(r)
+    n = len(s)
+    top = n if k is None else min(k, n)
+    gains = 2.0 ** r - 1.0
+    ideal = np.sort(gains)[::-1]
+    idcg = sum(ideal[p] / math.log2(p + 2.0) for p in range(top))
+    if idcg == 0.0:
+        return 0.0
+    # NeuralSort (Grover et al. 2019): row i (1-based) is
+    # softmax(((n + 1 - 2i) s - A 1) / tau), A_jl = |s_j - s_l|.
+    b = np.abs(s[:, None] - s[None, :]).sum(axis=1)
+    P = np.empty((n, n))
+    for i in range(1, n + 1):
+        z = ((n + 1 - 2 * i) * s - b) / temperature
+        e = np.exp(z - z.max())
+        P[i - 1] = e / e.sum()
+    # allRank's sinkhorn_scaling: columns, then rows; stop within 1e-6.
+    for _ in range(50):
+        P = P / np.maximum(P.sum(axis=0, keepdims=True), 1e-10)
+        P = P / np.maximum(P.sum(axis=1, keepdims=True), 1e-10)
+        if np.max(np.abs(P.sum(axis=1) - 1.0)) < 1e-6 and np.max(np.abs(P.sum(axis=0) - 1.0)) < 1e-6:
+            break
+    approx = P @ gains
+    dcg = sum(approx[p] / math.log2(p + 2.0) for p in range(top))
+    return 1.0 - dcg / idcg
+
+
+def neural_ndcg(scores, relevance, *, temperature=1.0, k=None, axis=-1, reduction="mean"):
+    """NeuralNDCG (Pobrotyn & Bialobrzeski 2021; allRank's deterministic
+    neuralNDCG), as 1 - NeuralNDCG; a list with IDCG 0 gives 0."""
+    return _per_list(lambda a, b: _neural_ndcg_one(a, b, temperature, k), scores, relevance, axis, reduction)
 
 
 # =============================================================================

@@ -30,6 +30,7 @@ __all__ = [
     "kl_divergence",
     "kl_divergence_log",
     "js_divergence",
+    "generalized_kl",
     "gaussian_kl",
     "vae_loss",
 ]
@@ -184,6 +185,60 @@ def _js_divergence(a: Prepared, p: Array, q: Array, *, axis: int) -> Array:
     # xlogy keeps 0 log 0 = 0 with finite gradients (also where m == 0).
     terms = ops.xlogy(p, p) + ops.xlogy(q, q) - ops.xlogy(p, m) - ops.xlogy(q, m)
     return 0.5 * a.xp.sum(terms, axis=axis)
+
+
+@loss
+def generalized_kl(p: Array, q: Array, /, *, axis: int | tuple[int, ...] = -1,
+        where: Array | None = None, reduction: Reduction = "mean") -> Array:
+    """Generalized KL divergence between non-negative (unnormalised) measures.
+
+    ``sum_k p_k log(p_k / q_k) - p_k + q_k`` along ``axis``: the Bregman
+    divergence of ``x log x - x``, non-negative and 0 only at ``p == q``; for
+    probability vectors (both summing to 1) it is :func:`kl_divergence`.
+    Terms with ``p_k == 0`` are ``q_k`` (``0 log 0 = 0``, finite gradients);
+    ``q_k == 0 < p_k`` gives ``+inf``, the true value.
+
+    **optax.** ``generalized_kl(p, q)`` equals
+    ``optax.losses.generalized_kl_divergence(log(q), p)`` (formerly
+    ``convex_kl_divergence``): optax takes the *prediction* first and in log
+    space, the target second as probabilities. Here both are plain measures,
+    in the formula's order, as in :func:`kl_divergence`.
+
+    Args:
+      p: non-negative values, floating array ``[..., n]`` (e.g. the target).
+      q: non-negative values, same shape as ``p`` (e.g. the model).
+      axis: the axis (or axes) summed over.
+      where: optional mask of the inputs' shape (a masked element leaves the
+        sum) or of the per-measure shape.
+      reduction: "mean", "sum" or "none".
+
+    Returns:
+      A scalar array, or for "none" one value per measure (``p``'s shape
+      without ``axis``).
+
+    References:
+      Boyd & Vandenberghe, "Convex Optimization", 2004 (p. 90). Lee & Seung,
+      "Algorithms for Non-negative Matrix Factorization", 2001.
+
+    Example:
+      >>> import numpy as np, lossapi
+      >>> p, q = np.array([[2.0, 0.0, 1.0]]), np.array([[1.0, 0.5, 1.0]])
+      >>> round(float(lossapi.generalized_kl(p, q)), 6)
+      0.886294
+    """
+    a = prepare(p, q, reduction=reduction, where=where, axis=axis)
+    return a.run(_generalized_kl, axis=a.axis)
+
+
+def _generalized_kl(a: Prepared, p: Array, q: Array, *, axis: int) -> Array:
+    xp = a.xp
+    # kl_divergence's terms (log p - log q behind a double where, so p == 0
+    # gives 0 with finite gradients) plus the mass difference q - p.
+    zero = p == 0 if a.where is None else (p == 0) | ~a.where
+    one = xp.ones_like(p)
+    terms = xp.where(zero, xp.zeros_like(p),
+                     p * (xp.log(xp.where(zero, one, p)) - xp.log(xp.where(zero, one, q))))
+    return a.sum(terms + (q - p), axis=axis)
 
 
 def _gaussian_kl_terms(xp: Any, mu: Array, log_var: Array) -> Array:

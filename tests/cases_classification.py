@@ -74,6 +74,29 @@ def _margins(form, margin=1.0):
     return make
 
 
+def _sparse_logits(shape=(4, 5), soft=False):
+    """Logits over the three pieces of sparse_plus, away from its joins at
+    +-1 (where the second derivative jumps)."""
+    def make(rng):
+        x = rng.uniform(-2.5, 2.5, size=shape)
+        x = np.where(np.abs(np.abs(x) - 1.0) < 0.05, x * 1.1, x)
+        t = rng.uniform(0, 1, size=shape) if soft else rng.integers(0, 2, size=shape).astype(np.float64)
+        return x, t
+    return make
+
+
+def _signed_off_zero(rng):
+    """Scores away from perceptron's kink at s == 0, targets in {-1, +1}."""
+    s = rng.normal(size=(4, 5)) * 2
+    s = np.where(np.abs(s) < 0.05, s + 0.1, s)
+    return s, rng.choice([-1.0, 1.0], size=(4, 5))
+
+
+def _wide_logits(rng):
+    """Scores spread enough that sparsemax's support is partial in most rows."""
+    return rng.normal(size=(6, 7)) * 0.6, rng.integers(0, 7, size=6)
+
+
 def _kw(name, *arrays):
     """(loss, reference) taking the keyword arrays ``arrays`` positionally."""
     return keyword_arrays(getattr(lossapi, name), *arrays), keyword_arrays(getattr(R, name), *arrays)
@@ -239,4 +262,49 @@ CASES = [
              R.multilabel_soft_margin),
     LossCase("multilabel_soft_margin_weight_3d", _MLSM_W, _logits_binary((2, 3, 4), extra_shapes=[(3, 1)]),
              _MLSM_W_R),
+    # Keras's binary label smoothing (issue 14)
+    LossCase("bce_smooth", lossapi.binary_cross_entropy, _probs(), R.binary_cross_entropy,
+             kwargs={"label_smoothing": 0.1},
+             bad_options=[({"label_smoothing": 1.5}, ValueError), ({"label_smoothing": "0.1"}, TypeError)]),
+    LossCase("bce_smooth_weight_soft", _BCE, _probs(soft=True, weight_shape=(5,)), _BCE_R,
+             kwargs={"label_smoothing": 0.3}),
+    LossCase("bce_logits_smooth", lossapi.binary_cross_entropy_with_logits, _logits_binary(),
+             R.binary_cross_entropy_with_logits, kwargs={"label_smoothing": 0.2},
+             bad_options=[({"label_smoothing": -0.1}, ValueError)]),
+    LossCase("bce_logits_smooth_both_3d", _BCEL_BOTH, _logits_binary((2, 3, 4), extra_shapes=[(3, 4), (4,)]),
+             _BCEL_BOTH_R, kwargs={"label_smoothing": 0.1}),
+    LossCase("binary_focal_smooth", lossapi.binary_focal, _logits_binary(), R.binary_focal,
+             kwargs={"gamma": 2.0, "alpha": 0.25, "label_smoothing": 0.1},
+             bad_options=[({"label_smoothing": 2.0}, ValueError)]),
+    LossCase("binary_focal_smooth_g05", lossapi.binary_focal, _logits_binary(), R.binary_focal,
+             kwargs={"gamma": 0.5, "label_smoothing": 0.2}),
+    # optax's remaining classification losses (issue 14)
+    LossCase("sparsemax_loss", lossapi.sparsemax_loss, _sparse_logits(), R.sparsemax_loss),
+    LossCase("sparsemax_loss_soft_3d", lossapi.sparsemax_loss, _sparse_logits((2, 3, 4), soft=True),
+             R.sparsemax_loss),
+    LossCase("perceptron", lossapi.perceptron, _signed_off_zero, R.perceptron),
+    LossCase("multiclass_sparsemax", lossapi.multiclass_sparsemax, _logits_int(), R.multiclass_sparsemax,
+             bad_options=[({"axis": 2}, ValueError)]),
+    LossCase("multiclass_sparsemax_axis1", lossapi.multiclass_sparsemax, _logits_int(axis=1),
+             R.multiclass_sparsemax, kwargs={"axis": 1}),
+    LossCase("multiclass_sparsemax_wide", lossapi.multiclass_sparsemax, _wide_logits, R.multiclass_sparsemax),
+    LossCase("multiclass_perceptron", lossapi.multiclass_perceptron, _margins("crammer_singer", 0.0),
+             R.multiclass_perceptron, bad_options=[({"axis": 1.0}, TypeError)]),
+    LossCase("generalized_cross_entropy", lossapi.generalized_cross_entropy, _logits_int(),
+             R.generalized_cross_entropy,
+             bad_options=[({"q": 0.0}, ValueError), ({"q": 1.5}, ValueError), ({"q": "0.7"}, TypeError),
+                          ({"ignore_index": 0.5}, TypeError)]),
+    LossCase("generalized_cross_entropy_q03_ignore", lossapi.generalized_cross_entropy, _logits_int(ignore=-100),
+             R.generalized_cross_entropy, kwargs={"q": 0.3, "ignore_index": -100}),
+    LossCase("generalized_cross_entropy_q1_axis1", lossapi.generalized_cross_entropy, _logits_int(axis=1),
+             R.generalized_cross_entropy, kwargs={"q": 1.0, "axis": 1}),
+    LossCase("asymmetric", lossapi.asymmetric, _logits_binary((6, 5)), R.asymmetric,
+             bad_options=[({"gamma_neg": -1.0}, ValueError), ({"gamma_pos": "1"}, TypeError),
+                          ({"clip": 1.0}, ValueError), ({"clip": -0.1}, ValueError),
+                          ({"detach_weights": 1}, TypeError)]),
+    LossCase("asymmetric_clip0", lossapi.asymmetric, _logits_binary((6, 5)), R.asymmetric, kwargs={"clip": 0.0}),
+    LossCase("asymmetric_gammas_frac_3d", lossapi.asymmetric, _logits_binary((2, 3, 4)), R.asymmetric,
+             kwargs={"gamma_neg": 2.5, "gamma_pos": 0.5, "clip": 0.1}),
+    LossCase("asymmetric_clip0_gamma_frac_1d", lossapi.asymmetric, _logits_binary((7,)), R.asymmetric,
+             kwargs={"gamma_neg": 1.5, "gamma_pos": 0.0, "clip": 0.0}),
 ]

@@ -28,6 +28,17 @@ def _probs(shape=(4, 5), axis=-1, zeros_in_p=False):
     return make
 
 
+def _measures(shape=(4, 5), zeros_in_p=False):
+    """Positive, unnormalised measures (generalized_kl)."""
+    def make(rng):
+        p = rng.uniform(0.1, 3.0, size=shape)
+        q = rng.uniform(0.1, 3.0, size=shape)
+        if zeros_in_p:
+            p = np.where(rng.uniform(size=shape) > 0.4, p, 0.0)
+        return p, q
+    return make
+
+
 def _log_probs(shape=(4, 5)):
     def make(rng):
         p, q = _probs(shape)(rng)
@@ -106,4 +117,12 @@ CASES = [
     _vae_case("vae_loss_kl", "kl", _vae_inputs()),
     _vae_case("vae_loss_total_mse_beta", "total", _vae_inputs(), reconstruction="mse", beta=0.25),
     _vae_case("vae_loss_total_bce_3d", "total", _vae_inputs(shape=(3, 2, 4)), beta=2.0),
+    # generalized KL between unnormalised measures (issue 14)
+    LossCase("generalized_kl", lossapi.generalized_kl, _measures(), R.generalized_kl, grad_args=(0, 1),
+             bad_options=_KL_BAD),
+    LossCase("generalized_kl_axis1_3d", lossapi.generalized_kl, _measures((2, 4, 3)), R.generalized_kl,
+             kwargs={"axis": 1}, grad_args=(0, 1)),
+    # zeros in p: those terms are q; only q's gradient is checked (p - h < 0 leaves the domain)
+    LossCase("generalized_kl_zeros_in_p", lossapi.generalized_kl, _measures(zeros_in_p=True), R.generalized_kl,
+             grad_args=(1,)),
 ]

@@ -46,6 +46,8 @@ def _lists(shape, levels=4, pad=True, integer=True, axis=-1):
 
 
 _AXIS_BAD = [({"axis": 5}, ValueError), ({"axis": 1.5}, TypeError)]
+_MARGIN_BAD = [({"margin": "a"}, TypeError), ({"margin": float("nan")}, ValueError)]
+_K_BAD = [({"k": 0}, ValueError), ({"k": 1.5}, TypeError), ({"k": True}, TypeError)]
 
 CASES = [
     LossCase("margin_ranking", lossapi.margin_ranking, _pairs(0.3), R.margin_ranking,
@@ -67,4 +69,42 @@ CASES = [
                                       ({"temperature": "x"}, TypeError)]),
     LossCase("approx_ndcg_t0.5_axis0", lossapi.approx_ndcg, _lists((6, 3), axis=0), R.approx_ndcg,
              kwargs={"temperature": 0.5, "axis": 0}),
+    # issue 14: softmax, Rax's pairwise losses, LambdaLoss, ApproxMRR, NeuralNDCG
+    LossCase("ranking_softmax", lossapi.ranking_softmax, _lists((4, 6), integer=False), R.ranking_softmax,
+             bad_options=_AXIS_BAD),
+    LossCase("ranking_softmax_int_axis0", lossapi.ranking_softmax, _lists((6, 3), levels=2, axis=0),
+             R.ranking_softmax, kwargs={"axis": 0}),
+    LossCase("pairwise_hinge", lossapi.pairwise_hinge, _lists((4, 6)), R.pairwise_hinge,
+             bad_options=_AXIS_BAD + _MARGIN_BAD),
+    LossCase("pairwise_hinge_m0.5_axis0", lossapi.pairwise_hinge, _lists((6, 3), integer=False, axis=0),
+             R.pairwise_hinge, kwargs={"margin": 0.5, "axis": 0}),
+    LossCase("pairwise_logistic", lossapi.pairwise_logistic, _lists((4, 6)), R.pairwise_logistic,
+             bad_options=_AXIS_BAD + _MARGIN_BAD),
+    LossCase("pairwise_logistic_m0.3", lossapi.pairwise_logistic, _lists((3, 5), integer=False),
+             R.pairwise_logistic, kwargs={"margin": 0.3}),
+    LossCase("pairwise_soft_zero_one", lossapi.pairwise_soft_zero_one, _lists((4, 6)), R.pairwise_soft_zero_one,
+             bad_options=_AXIS_BAD + _MARGIN_BAD),
+    LossCase("pairwise_soft_zero_one_m-0.5_axis1", lossapi.pairwise_soft_zero_one, _lists((2, 5, 3), axis=1),
+             R.pairwise_soft_zero_one, kwargs={"margin": -0.5, "axis": 1}),
+    LossCase("lambda_loss", lossapi.lambda_loss, _lists((4, 6)), R.lambda_loss,
+             bad_options=_AXIS_BAD + _K_BAD + [({"weighting": "ndcg3"}, ValueError), ({"weighting": None}, ValueError),
+                                               ({"sigma": 0.0}, ValueError), ({"sigma": "a"}, TypeError),
+                                               ({"mu": -1.0}, ValueError)]),
+    LossCase("lambda_loss_ndcg1", lossapi.lambda_loss, _lists((4, 6)), R.lambda_loss,
+             kwargs={"weighting": "ndcg1"}),
+    LossCase("lambda_loss_ndcg2pp_k3", lossapi.lambda_loss, _lists((4, 6), integer=False), R.lambda_loss,
+             kwargs={"weighting": "ndcg2++", "k": 3, "mu": 5.0}),
+    LossCase("lambda_loss_lambdarank_s2_axis0", lossapi.lambda_loss, _lists((6, 3), axis=0), R.lambda_loss,
+             kwargs={"weighting": "lambdarank", "sigma": 2.0, "axis": 0}),
+    LossCase("lambda_loss_ndcg1_k2", lossapi.lambda_loss, _lists((3, 5)), R.lambda_loss,
+             kwargs={"weighting": "ndcg1", "k": 2}),
+    LossCase("approx_mrr", lossapi.approx_mrr, _lists((4, 6), levels=2), R.approx_mrr,
+             bad_options=_AXIS_BAD + [({"temperature": 0.0}, ValueError), ({"temperature": "x"}, TypeError)]),
+    LossCase("approx_mrr_graded_t0.5_axis0", lossapi.approx_mrr, _lists((6, 3), axis=0), R.approx_mrr,
+             kwargs={"temperature": 0.5, "axis": 0}),
+    LossCase("neural_ndcg", lossapi.neural_ndcg, _lists((4, 6)), R.neural_ndcg,
+             bad_options=_AXIS_BAD + _K_BAD + [({"temperature": 0.0}, ValueError),
+                                               ({"temperature": "x"}, TypeError)]),
+    LossCase("neural_ndcg_k3_t0.5_axis0", lossapi.neural_ndcg, _lists((6, 3), integer=False, axis=0),
+             R.neural_ndcg, kwargs={"k": 3, "temperature": 0.5, "axis": 0}),
 ]

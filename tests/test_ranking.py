@@ -332,7 +332,9 @@ def test_list_loss_errors(xp, name):
 def test_all_names_the_ranking_losses():
     import lossapi.ranking as ranking
 
-    assert sorted(ranking.__all__) == ["approx_ndcg", "listmle", "listnet", "margin_ranking", "ranknet"]
+    assert sorted(ranking.__all__) == ["approx_mrr", "approx_ndcg", "lambda_loss", "listmle", "listnet",
+                                       "margin_ranking", "neural_ndcg", "pairwise_hinge", "pairwise_logistic",
+                                       "pairwise_soft_zero_one", "ranking_softmax", "ranknet"]
     for n in ranking.__all__:
         assert getattr(lossapi, n) is getattr(ranking, n)
 

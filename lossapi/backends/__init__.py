@@ -104,6 +104,8 @@ class Ops:
     rows: Callable[..., Any]  # x[start:start + size] (start may be a loop index)
     add_at: Callable[..., Any]  # buf[idx[i]] += val[i] for each i (repeated indices add up)
     rescale: Callable[..., Any]  # a custom_vjp residual times the upstream gradient (in place on torch)
+    sort: Callable[..., Any]  # (sorted x, permutation) along an axis, stable (see _generic.sort)
+    cumsum: Callable[..., Any]  # inclusive cumulative sum along an axis
 
     def __init__(self, name: str, xp: Any):
         self.name = name

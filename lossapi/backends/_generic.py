@@ -193,3 +193,35 @@ def rows(xp, x, start, size):
     """``x[start:start + size]`` along the first axis, for a ``start`` that may
     be a loop index (JAX: ``lax.dynamic_slice_in_dim``)."""
     return x[start:start + size, ...]
+
+
+def sort(xp, x, axis=-1, descending=False):
+    """``(values, perm)``: ``x`` sorted along ``axis`` and the permutation that
+    sorts it (``values == take_along_axis(x, perm, axis)``).
+
+    The sort is stable (equal values keep their order, descending too), so
+    every backend picks the same permutation at ties and so the same
+    subgradient. ``values`` carries ``x``'s gradient through the gather (the
+    permutation is piecewise constant); ``perm`` gathers companion arrays
+    with :func:`take_along_axis`. torch overrides it with one ``torch.sort``,
+    JAX with ``lax.sort`` carrying an iota; Dask sorts only along an axis in
+    one chunk (its module makes that chunk, lazily).
+    """
+    perm = xp.argsort(x, axis=axis, descending=descending, stable=True)
+    return take_along_axis(xp, x, perm, axis=axis), perm
+
+
+def cumsum(xp, x, axis=-1):
+    """Inclusive cumulative sum along ``axis`` (the standard's
+    ``cumulative_sum``, 2023.12; array-api-compat provides it for NumPy,
+    torch and Dask). A namespace without it gets a triangular matrix product
+    (quadratic in the axis length, exact for the 0/1 counts the losses sum)."""
+    if hasattr(xp, "cumulative_sum"):
+        return xp.cumulative_sum(x, axis=axis)
+    from array_api_compat import device
+
+    axis = axis % x.ndim
+    i = xp.arange(x.shape[axis], device=device(x))
+    upper = xp.astype(i[:, None] <= i[None, :], x.dtype)  # upper[j, k] = 1 for j <= k
+    y = xp.matmul(xp.moveaxis(x, axis, -1), upper)
+    return xp.moveaxis(y, -1, axis)

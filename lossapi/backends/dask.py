@@ -1,6 +1,6 @@
-"""Dask overrides: Dask arrays are lazy and chunked. take_along_axis is the
-one override: Dask has none, and the generic lazy mask handles only one index
-per slice."""
+"""Dask overrides: Dask arrays are lazy and chunked. take_along_axis (Dask
+has none, and the generic lazy mask handles only one index per slice) and
+sort (Dask sorts only within a chunk) are overridden."""
 
 from __future__ import annotations
 
@@ -38,4 +38,20 @@ def take_along_axis(xp, x, indices, axis=-1):
     )
 
 
-PRIMITIVES = {"take_along_axis": take_along_axis}
+def sort(xp, x, axis=-1, descending=False):
+    # Dask cannot sort along a chunked axis: that axis is made one chunk here,
+    # explicitly and lazily (nothing is computed), and each block is argsorted
+    # by its own chunk library; the values are gathered with the permutation.
+    import dask.array as da
+    from array_api_compat import array_namespace
+
+    axis = axis % x.ndim
+    x = x.rechunk({axis: -1})
+    chunk_xp = array_namespace(x._meta)
+    idx = chunk_xp.argsort(x._meta, axis=axis)
+    perm = da.map_blocks(lambda b: chunk_xp.argsort(b, axis=axis, descending=descending, stable=True),
+                         x, dtype=idx.dtype, meta=idx)
+    return take_along_axis(xp, x, perm, axis=axis), perm
+
+
+PRIMITIVES = {"take_along_axis": take_along_axis, "sort": sort}

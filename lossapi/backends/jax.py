@@ -42,6 +42,17 @@ def matmul(xp, a, b):
     return jnp.matmul(a, b, precision=jax.lax.Precision.HIGHEST)
 
 
+def sort(xp, x, axis=-1, descending=False):
+    # One stable lax.sort carries an iota along, giving the permutation with
+    # the values (differentiable: lax.sort's JVP permutes the tangent).
+    # Descending is an ascending sort of -x, which keeps ties in their order
+    # as a stable descending sort does (floating keys only).
+    axis = axis % x.ndim
+    iota = jax.lax.broadcasted_iota(jnp.int32, x.shape, axis)
+    key, perm = jax.lax.sort((-x if descending else x, iota), dimension=axis, num_keys=1, is_stable=True)
+    return (-key if descending else key), perm
+
+
 def stop_gradient(xp, x):
     return jax.lax.stop_gradient(x)
 
@@ -110,4 +121,5 @@ PRIMITIVES = {
     "add_at": add_at,
     "loop": loop,
     "rows": rows,
+    "sort": sort,
 }

@@ -70,6 +70,13 @@ def take_along_axis(xp, x, indices, axis=-1):
     return torch.gather(x, axis, indices)
 
 
+def sort(xp, x, axis=-1, descending=False):
+    # One kernel gives both the values (differentiable) and the permutation;
+    # stable, as the generic argsort, so ties break alike on every backend.
+    values, perm = torch.sort(x, dim=axis, descending=descending, stable=True)
+    return values, perm
+
+
 def stop_gradient(xp, x):
     return x.detach()
 
@@ -238,8 +245,15 @@ def nll(log_probs, labels, reduction, axis, weight, ignore_index):
                       ignore_index=_NO_IGNORE if ignore_index is None else ignore_index, reduction=reduction)
 
 
-def binary_cross_entropy_with_logits(logits, target, reduction, weight, pos_weight):
-    return F.binary_cross_entropy_with_logits(logits, target, weight, reduction=reduction, pos_weight=pos_weight)
+def _keras_smooth(target, label_smoothing):
+    # lossapi's label_smoothing (Keras's): torch's binary kernels have none,
+    # so the target is smoothed before them, as the generic code does.
+    return target if label_smoothing == 0.0 else target * (1.0 - label_smoothing) + 0.5 * label_smoothing
+
+
+def binary_cross_entropy_with_logits(logits, target, reduction, weight, pos_weight, label_smoothing):
+    return F.binary_cross_entropy_with_logits(logits, _keras_smooth(target, label_smoothing), weight,
+                                              reduction=reduction, pos_weight=pos_weight)
 
 
 _CLASS_COUNT_WEIGHTS: dict[tuple, torch.Tensor] = {}
@@ -332,7 +346,8 @@ class _BinaryCrossEntropy(torch.autograd.Function):
         return gp, gt
 
 
-def binary_cross_entropy(p, t, reduction, weight):
+def binary_cross_entropy(p, t, reduction, weight, label_smoothing):
+    t = _keras_smooth(t, label_smoothing)
     if weight is None and not (torch.is_grad_enabled() and (p.requires_grad or t.requires_grad)):
         return F.binary_cross_entropy(p, t, reduction=reduction)  # no gradient: the kernel alone
     out = _BinaryCrossEntropy.apply(p, t)
@@ -624,6 +639,7 @@ PRIMITIVES = {
     "add_rows": add_rows,
     "rescale": rescale,
     "add_at": add_at,
+    "sort": sort,
 }
 
 _LABELS = frozenset({"labels"})
@@ -643,8 +659,10 @@ KERNELS = {
                                when=_multiclass_hinge_applies),
     # F.multilabel_margin_loss gives garbage for a mean over no samples: the generic NaN there.
     "multilabel_margin": Kernel(multilabel_margin, checks=_LABELS, when=lambda a, o: a.arrays[0].numel() > 0),
-    "binary_cross_entropy": Kernel(binary_cross_entropy, ("weight",), errors=_bce_errors),
-    "binary_cross_entropy_with_logits": Kernel(binary_cross_entropy_with_logits, ("weight", "pos_weight")),
+    # label_smoothing: a Python number here (a 0-d array option keeps the generic path)
+    "binary_cross_entropy": Kernel(binary_cross_entropy, ("weight", "label_smoothing"), errors=_bce_errors),
+    "binary_cross_entropy_with_logits": Kernel(binary_cross_entropy_with_logits,
+                                               ("weight", "pos_weight", "label_smoothing")),
     "soft_margin": Kernel(soft_margin),
     # embedding
     "triplet": Kernel(triplet, ("margin", "eps", "swap"),

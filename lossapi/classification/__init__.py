@@ -4,16 +4,19 @@ Three layouts:
 
 * **Binary / elementwise** (:func:`binary_cross_entropy`,
   :func:`binary_cross_entropy_with_logits`, :func:`binary_focal`,
-  :func:`hinge`, :func:`squared_hinge`, :func:`soft_margin`): ``pred`` and
+  :func:`hinge`, :func:`squared_hinge`, :func:`soft_margin`,
+  :func:`sparsemax_loss`, :func:`perceptron`): ``pred`` and
   ``target`` have equal shapes and ``reduction="none"`` returns one value
   per element.
 * **Multiclass** (:func:`cross_entropy`, :func:`nll`, :func:`focal`,
-  :func:`multiclass_hinge`, :func:`poly1`): scores with a class axis ``axis``
+  :func:`multiclass_hinge`, :func:`poly1`, :func:`multiclass_sparsemax`,
+  :func:`multiclass_perceptron`, :func:`generalized_cross_entropy`): scores with a class axis ``axis``
   (default ``-1``, the last) and integer class labels with the scores' shape
   without that axis (``[N]`` for ``[N, C]`` scores). ``reduction="none"``
   returns one value per sample, the labels' shape. **torch puts the classes on
   axis 1**: for its ``[N, C, d1, ...]`` layout pass ``axis=1``.
-* **Multi-label** (:func:`multilabel_margin`, :func:`multilabel_soft_margin`):
+* **Multi-label** (:func:`multilabel_margin`, :func:`multilabel_soft_margin`,
+  :func:`asymmetric`):
   scores ``[..., C]`` with the classes on the last axis (torch's layout),
   targets of the scores' shape (class indices padded with ``-1``, or
   0/1 targets); ``reduction="none"`` returns one value per sample.
@@ -50,11 +53,22 @@ from .binary import (
     binary_cross_entropy_with_logits,
     binary_focal,
     hinge,
+    perceptron,
     soft_margin,
+    sparsemax_loss,
     squared_hinge,
 )
-from .multiclass import cross_entropy, focal, multiclass_hinge, nll, poly1
-from .multilabel import multilabel_margin, multilabel_soft_margin
+from .multiclass import (
+    cross_entropy,
+    focal,
+    generalized_cross_entropy,
+    multiclass_hinge,
+    multiclass_perceptron,
+    multiclass_sparsemax,
+    nll,
+    poly1,
+)
+from .multilabel import asymmetric, multilabel_margin, multilabel_soft_margin
 
 __all__ = [
     "binary_cross_entropy",
@@ -70,4 +84,10 @@ __all__ = [
     "soft_margin",
     "multilabel_margin",
     "multilabel_soft_margin",
+    "sparsemax_loss",
+    "perceptron",
+    "multiclass_sparsemax",
+    "multiclass_perceptron",
+    "generalized_cross_entropy",
+    "asymmetric",
 ]

@@ -5,6 +5,7 @@ elements, as for the regression losses."""
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from .._core import numerics
 from .._core import validate as v
@@ -20,12 +21,15 @@ __all__ = [
     "hinge",
     "squared_hinge",
     "soft_margin",
+    "sparsemax_loss",
+    "perceptron",
 ]
 
 
 @loss
 def binary_cross_entropy(probs: Array, target: Array, /, *, weight: Array | None = None,
-                         where: Array | None = None, reduction: Reduction = "mean") -> Array:
+                         label_smoothing: float = 0.0, where: Array | None = None,
+                         reduction: Reduction = "mean") -> Array:
     """Binary cross-entropy on probabilities (torch's ``binary_cross_entropy``).
 
     ``-w * (t * log(p) + (1 - t) * log(1 - p))`` with each log clamped at
@@ -51,6 +55,9 @@ def binary_cross_entropy(probs: Array, target: Array, /, *, weight: Array | None
       weight: optional array broadcastable to ``probs``' shape (not grown),
         multiplying each element's loss; the mean stays a plain mean over
         elements, as in torch.
+      label_smoothing: ``ls`` in [0, 1]: the target becomes
+        ``t * (1 - ls) + 0.5 * ls`` (Keras's ``label_smoothing``; torch's
+        binary losses have none).
       reduction: "mean", "sum" or "none".
 
     Returns:
@@ -65,21 +72,32 @@ def binary_cross_entropy(probs: Array, target: Array, /, *, weight: Array | None
       100.0
     """
     v.array_or_none("weight", weight)
+    ls = _label_smoothing(label_smoothing)
     a = prepare(probs, target, reduction=reduction, where=where, extra=(weight,))
-    return a.run(_binary_cross_entropy, weight=elementwise_weight(a, weight, "weight"))
+    return a.run(_binary_cross_entropy, weight=elementwise_weight(a, weight, "weight"), label_smoothing=ls)
 
 
-def _binary_cross_entropy(a: Prepared, p: Array, t: Array, *, weight: Array | None) -> Array:
+def _label_smoothing(value: Any) -> Any:
+    return v.number("label_smoothing", value, low=0.0, high=1.0)
+
+
+def _smoothed(t: Array, ls: Any) -> Array:
+    """Keras's binary label smoothing ``t * (1 - ls) + 0.5 * ls`` (``t`` itself
+    for the Python number 0)."""
+    return t if numerics.is_number(ls, 0.0) else t * (1.0 - ls) + 0.5 * ls
+
+
+def _binary_cross_entropy(a: Prepared, p: Array, t: Array, *, weight: Array | None, label_smoothing: Any) -> Array:
     xp = a.xp
-    out = numerics.binary_cross_entropy(a.ops, p, t)
+    out = numerics.binary_cross_entropy(a.ops, p, _smoothed(t, label_smoothing))
     out = xp.where((p >= 0) & (p <= 1), out, math.nan)  # no value checks under tracing: NaN marks them
     return out if weight is None else weight * out
 
 
 @loss
 def binary_cross_entropy_with_logits(logits: Array, target: Array, /, *, weight: Array | None = None,
-                                     pos_weight: Array | None = None, where: Array | None = None,
-                                     reduction: Reduction = "mean") -> Array:
+                                     pos_weight: Array | None = None, label_smoothing: float = 0.0,
+                                     where: Array | None = None, reduction: Reduction = "mean") -> Array:
     """Binary cross-entropy on logits (torch's ``binary_cross_entropy_with_logits``).
 
     With ``x`` the logit and ``t`` the target in [0, 1]::
@@ -104,6 +122,8 @@ def binary_cross_entropy_with_logits(logits: Array, target: Array, /, *, weight:
       pos_weight: optional weight of the positive term, broadcastable to
         ``logits``' shape: a ``[num_classes]`` vector weighs each class (the
         last axis), as in torch.
+      label_smoothing: ``ls`` in [0, 1]: the target becomes
+        ``t * (1 - ls) + 0.5 * ls`` (Keras's ``label_smoothing``).
       reduction: "mean", "sum" or "none".
 
     Returns:
@@ -115,14 +135,16 @@ def binary_cross_entropy_with_logits(logits: Array, target: Array, /, *, weight:
       >>> round(float(lossapi.binary_cross_entropy_with_logits(x, y)), 4)
       0.1449
     """
+    ls = _label_smoothing(label_smoothing)
     a = prepare(logits, target, reduction=reduction, where=where, extra=(weight, pos_weight))
     return a.run(_binary_cross_entropy_with_logits, weight=elementwise_weight(a, weight, "weight"),
-                 pos_weight=elementwise_weight(a, pos_weight, "pos_weight"))
+                 pos_weight=elementwise_weight(a, pos_weight, "pos_weight"), label_smoothing=ls)
 
 
 def _binary_cross_entropy_with_logits(a: Prepared, x: Array, t: Array, *, weight: Array | None,
-                                      pos_weight: Array | None) -> Array:
+                                      pos_weight: Array | None, label_smoothing: Any) -> Array:
     ops = a.ops
+    t = _smoothed(t, label_smoothing)
     # Two softplus terms (never x - log_sigmoid(x)): no cancellation for x << 0.
     pos = t * ops.softplus(-x)
     if pos_weight is not None:
@@ -133,7 +155,8 @@ def _binary_cross_entropy_with_logits(a: Prepared, x: Array, t: Array, *, weight
 
 @loss
 def binary_focal(logits: Array, target: Array, /, *, gamma: float = 2.0, alpha: float | None = None,
-                 where: Array | None = None, reduction: Reduction = "mean") -> Array:
+                 label_smoothing: float = 0.0, where: Array | None = None,
+                 reduction: Reduction = "mean") -> Array:
     """Binary (sigmoid) focal loss, torchvision's ``sigmoid_focal_loss``.
 
     With ``p = sigmoid(x)`` and ``p_t = p t + (1 - p)(1 - t)``::
@@ -161,6 +184,10 @@ def binary_focal(logits: Array, target: Array, /, *, gamma: float = 2.0, alpha: 
       target: targets in [0, 1], ``logits``' shape.
       gamma: focusing parameter, >= 0.
       alpha: weight of the positive class in [0, 1], or None.
+      label_smoothing: ``ls`` in [0, 1]: the target becomes
+        ``t * (1 - ls) + 0.5 * ls`` everywhere it appears (the
+        cross-entropy, ``p_t`` and ``alpha_t``), as in Keras's
+        ``binary_focal_crossentropy``.
       reduction: "mean", "sum" or "none".
 
     Returns:
@@ -179,11 +206,15 @@ def binary_focal(logits: Array, target: Array, /, *, gamma: float = 2.0, alpha: 
     gamma = v.number("gamma", gamma, low=0.0)
     if alpha is not None:
         alpha = v.number("alpha", alpha, low=0.0, high=1.0)
-    return prepare(logits, target, reduction=reduction, where=where).run(_binary_focal, gamma=gamma, alpha=alpha)
+    ls = _label_smoothing(label_smoothing)
+    return prepare(logits, target, reduction=reduction, where=where).run(_binary_focal, gamma=gamma, alpha=alpha,
+                                                                          label_smoothing=ls)
 
 
-def _binary_focal(a: Prepared, x: Array, t: Array, *, gamma: float, alpha: float | None) -> Array:
+def _binary_focal(a: Prepared, x: Array, t: Array, *, gamma: float, alpha: float | None,
+                  label_smoothing: Any) -> Array:
     ops, xp = a.ops, a.xp
+    t = _smoothed(t, label_smoothing)
     if numerics.is_number(gamma, 0.0) or numerics.small_int(gamma):
         out = ops.sigmoid_cross_entropy(x, t)
         if gamma != 0.0:
@@ -296,3 +327,93 @@ def soft_margin(scores: Array, target: Array, /, *, where: Array | None = None,
 
 def _soft_margin(a: Prepared, s: Array, t: Array) -> Array:
     return a.ops.softplus(-t * s)
+
+
+@loss
+def sparsemax_loss(logits: Array, target: Array, /, *, where: Array | None = None,
+                   reduction: Reduction = "mean") -> Array:
+    """Binary sparsemax loss (optax's ``sparsemax_loss``), for targets in [0, 1].
+
+    The Fenchel-Young loss of the sparse sigmoid ``clip((x + 1) / 2, 0, 1)``:
+    with ``sparse_plus(x) = 0`` for ``x <= -1``, ``(x + 1)**2 / 4`` for
+    ``-1 < x < 1`` and ``x`` for ``x >= 1``::
+
+        loss = t * sparse_plus(-x) + (1 - t) * sparse_plus(x) - t * (1 - t)
+
+    For a hard target this is optax's ``sparse_plus(x if t == 0 else -x)``
+    (two non-negative terms, no cancellation); a soft target ``t`` gives the
+    Fenchel-Young value ``sparse_plus(x) - t x + t**2 - t``, zero exactly where
+    the sparse sigmoid equals ``t``. The loss is 0 (with zero gradient) once
+    the margin passes 1, unlike the logistic loss. optax reads any non-zero
+    label as 1; here ``target`` is used as a number. The gradient is
+    ``sparse_sigmoid(x) - t`` everywhere (the function is continuously
+    differentiable).
+
+    Args:
+      logits: floating, any shape.
+      target: targets in [0, 1] (0/1 labels, or soft targets), ``logits``' shape.
+      reduction: "mean", "sum" or "none".
+
+    Returns:
+      A scalar, or an array of ``logits``' shape for "none".
+
+    References:
+      Blondel, Martins & Niculae, "Learning with Fenchel-Young Losses",
+      JMLR 2020 (section 4.4).
+
+    Example:
+      >>> import numpy as np, lossapi
+      >>> x, t = np.array([2.0, 0.5, -0.2]), np.array([1.0, 0.0, 1.0])
+      >>> lossapi.sparsemax_loss(x, t, reduction="none")
+      array([0.    , 0.5625, 0.36  ])
+    """
+    return prepare(logits, target, reduction=reduction, where=where).run(_sparsemax_loss)
+
+
+def _sparse_plus(xp: Any, x: Array) -> Array:
+    # Explicit pieces (no clip): 0 up to -1, the parabola between, x from 1 on;
+    # value and slope are continuous at both joins, so every backend's
+    # gradient is the same there.
+    inner = (x + 1.0) * (x + 1.0) * 0.25
+    return xp.where(x <= -1.0, xp.zeros_like(x), xp.where(x >= 1.0, x, inner))
+
+
+def _sparsemax_loss(a: Prepared, x: Array, t: Array) -> Array:
+    xp = a.xp
+    out = t * _sparse_plus(xp, -x) + (1.0 - t) * _sparse_plus(xp, x)
+    return out - t * (1.0 - t)  # 0 for hard targets: soft targets' Fenchel-Young constant
+
+
+@loss
+def perceptron(scores: Array, target: Array, /, *, where: Array | None = None,
+               reduction: Reduction = "mean") -> Array:
+    """Binary perceptron loss (optax's ``perceptron_loss``), targets in {-1, +1}.
+
+    ``max(0, -t * s)``: zero for a correct sign, the violation otherwise (the
+    hinge without its margin, :func:`hinge` with margin 0). Targets are used
+    as given (convert {0, 1} labels with ``2 * t - 1``). The subgradient at
+    ``t * s == 0`` is 0 on every backend (JAX's ``maximum``, behind optax,
+    gives half of ``-t`` there).
+
+    Args:
+      scores: raw scores, floating, any shape.
+      target: {-1, +1} targets, ``scores``' shape.
+      reduction: "mean", "sum" or "none".
+
+    Returns:
+      A scalar, or an array of ``scores``' shape for "none".
+
+    References:
+      Rosenblatt, "The Perceptron: A Probabilistic Model for Information
+      Storage and Organization in the Brain", 1958.
+
+    Example:
+      >>> import numpy as np, lossapi
+      >>> lossapi.perceptron(np.array([0.8, -0.3, 0.4]), np.array([1.0, 1.0, -1.0]), reduction="none")
+      array([0. , 0.3, 0.4])
+    """
+    return prepare(scores, target, reduction=reduction, where=where).run(_perceptron)
+
+
+def _perceptron(a: Prepared, s: Array, t: Array) -> Array:
+    return numerics.hinge(a.ops, -t * s, at_kink="zero")

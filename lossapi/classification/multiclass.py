@@ -10,7 +10,7 @@ from typing import Any, Literal
 from .._core import numerics
 from .._core import validate as v
 from .._core.loss import loss
-from .._core.prepare import Prepared, class_weight, classes
+from .._core.prepare import Prepared, class_weight, classes, device
 from .._core.types import Array, Reduction
 from ._labels import (
     _along,
@@ -27,7 +27,8 @@ from ._labels import (
     _smoothed,
 )
 
-__all__ = ["cross_entropy", "nll", "focal", "multiclass_hinge", "poly1"]
+__all__ = ["cross_entropy", "nll", "focal", "multiclass_hinge", "poly1", "multiclass_sparsemax", "multiclass_perceptron",
+           "generalized_cross_entropy"]
 
 
 def _prepare_ce(logits: Array, target: Array, axis: Any, weight: Any, ignore_index: int | None,
@@ -430,3 +431,186 @@ def _poly1(a: Prepared, logits: Array, target: Array, *, epsilon: float, axis: i
     if wy is not None:
         poly = wy * poly
     return _mean(ce + epsilon * lab.finish(ops, poly), denom)
+
+
+@loss
+def multiclass_sparsemax(logits: Array, labels: Array, /, *, axis: int = -1, where: Array | None = None,
+                         reduction: Reduction = "mean") -> Array:
+    """Multiclass sparsemax loss (optax's ``multiclass_sparsemax_loss``).
+
+    The Fenchel-Young loss of sparsemax, the Euclidean projection ``p`` of the
+    scores ``z`` onto the probability simplex (Martins & Astudillo 2016)::
+
+        loss = sum_i p_i * (z_i - z_y) + (1 - sum_i p_i**2) / 2
+
+    It is 0 exactly when sparsemax puts all its mass on the label (``z_y``
+    leads every other score by at least 1); its gradient is ``p - onehot(y)``.
+    ``p_i = max(z_i - tau, 0)`` with the threshold ``tau`` found by one sort
+    along the class axis (the backend's ``sort`` primitive; on Dask that axis
+    is rechunked into one chunk): the support is the scores above
+    ``(c_k - 1) / k`` for the largest ``k`` with ``1 + k z_(k) > c_k``
+    (``z_(k)`` the sorted scores, ``c_k`` their cumulative sums), so tied
+    scores are in or out of the support together, as in optax.
+    Scores are shifted by their maximum first (sparsemax is shift-invariant)
+    so large logits keep float32 accuracy.
+
+    Args:
+      logits: scores, floating, classes on ``axis``.
+      labels: integer labels, ``logits``' shape without ``axis``.
+      axis: the class axis.
+      where: optional mask, per sample or per score; a masked class leaves
+        the projection (sparsemax over the kept classes), and a sample whose
+        label's class is masked is dropped.
+      reduction: "mean", "sum" or "none" (one value per sample).
+
+    Returns:
+      A scalar, or the per-sample losses.
+
+    References:
+      Martins & Astudillo, "From Softmax to Sparsemax: A Sparse Model of
+      Attention and Multi-Label Classification", ICML 2016. Blondel, Martins
+      & Niculae, "Learning with Fenchel-Young Losses", JMLR 2020.
+
+    Example:
+      >>> import numpy as np, lossapi
+      >>> z = np.array([[2.0, 1.5, 0.0], [0.0, 3.0, 1.0]])
+      >>> lossapi.multiclass_sparsemax(z, np.array([1, 1]), reduction="none")
+      array([0.5625, 0.    ])
+    """
+    a = classes(logits, labels, axis=axis, reduction=reduction, where=where)
+    return a.run(_multiclass_sparsemax, axis=a.axis)
+
+
+def _sparsemax_support(ops: Any, z: Array, axis: int, kept: Array | None) -> tuple[Array, Array]:
+    """Sparsemax's support and threshold along ``axis`` (``tau`` keeps the
+    axis, size 1). ``kept``: the classes taking part (None: all).
+
+    The support size comes from one sort (Duchi et al.'s projection): with
+    ``z`` sorted in decreasing order and ``c_k`` its cumulative sums, it is the
+    number of ``k`` with ``1 + k * z_(k) > c_k``; ``O(C log C)`` work and
+    ``O(C)`` memory per sample. ``tau`` is then recomputed from the support
+    with ``z``'s gradient."""
+    xp = ops.xp
+    free = ops.stop_gradient(z if kept is None else xp.where(kept, z, xp.full_like(z, -math.inf)))
+    zs, _ = ops.sort(free, axis=axis, descending=True)  # masked classes last, never in the support
+    cs = ops.cumsum(zs, axis=axis)
+    shape = [1] * z.ndim
+    shape[axis] = z.shape[axis]
+    ks = xp.reshape(xp.arange(1, z.shape[axis] + 1, dtype=z.dtype, device=device(z)), tuple(shape))
+    count = xp.sum(xp.astype(1.0 + ks * zs > cs, xp.int32), axis=axis, keepdims=True)
+    count = xp.maximum(count, xp.ones_like(count))
+    edge = (ops.take_along_axis(cs, count - 1, axis=axis) - 1.0) / xp.astype(count, z.dtype)
+    support = free > edge
+    if kept is not None:
+        support = support & kept
+    zero = xp.zeros_like(z)
+    size = xp.sum(xp.astype(support, z.dtype), axis=axis, keepdims=True)
+    size = xp.maximum(size, xp.ones_like(size))  # a sample with every class masked: no support
+    tau = (xp.sum(xp.where(support, z, zero), axis=axis, keepdims=True) - 1.0) / size
+    return support, tau
+
+
+def _multiclass_sparsemax(a: Prepared, z: Array, labels: Array, *, axis: int) -> Any:
+    ops, xp = a.ops, a.xp
+    lab = _Labels(ops, labels, z.shape[axis], None, a.where, axis)
+    # Shift-invariance: subtract the (kept) maximum, a constant for autodiff.
+    top = z if a.where is None else xp.where(a.where, z, xp.full_like(z, -math.inf))
+    z = z - ops.stop_gradient(xp.max(top, axis=axis, keepdims=True))
+    if a.where is not None:
+        z = xp.where(a.where, z, xp.zeros_like(z))  # finite stand-ins, left out of every sum below
+    support, tau = _sparsemax_support(ops, z, axis, a.where)
+    zero = xp.zeros_like(z)
+    p = xp.where(support, z - tau, zero)
+    zy = xp.expand_dims(_gather(ops, z, lab.safe, axis), axis=axis)
+    out = xp.sum(xp.where(support, p * (z - zy), zero), axis=axis) + 0.5 * (1.0 - xp.sum(p * p, axis=axis))
+    out = lab.finish(ops, out)
+    return _mean(out, lab.weights(ops, out.dtype) if lab.ignoring else None)
+
+
+@loss
+def multiclass_perceptron(scores: Array, labels: Array, /, *, axis: int = -1, where: Array | None = None,
+                          reduction: Reduction = "mean") -> Array:
+    """Multiclass perceptron loss (optax's ``multiclass_perceptron_loss``).
+
+    ``max_j s_j - s_y``: 0 when the label's score is (one of) the largest,
+    else the gap to the largest (Collins 2002). Computed as
+    ``max(0, max_{j != y} s_j - s_y)``, :func:`multiclass_hinge` with margin
+    0, so a tie between the label and another class has subgradient 0 on
+    every backend (optax's ``max`` splits it). Ties among the other classes
+    split as each backend's ``max`` does.
+
+    Args:
+      scores: raw scores, floating, classes on ``axis``.
+      labels: integer labels, ``scores``' shape without ``axis``.
+      axis: the class axis.
+      where: optional mask, per sample or per score (a masked class is no
+        competitor; a sample whose label's class is masked is dropped).
+      reduction: "mean", "sum" or "none" (one value per sample).
+
+    Returns:
+      A scalar, or the per-sample losses.
+
+    References:
+      Collins, "Discriminative Training Methods for Hidden Markov Models:
+      Theory and Experiments with Perceptron Algorithms", EMNLP 2002.
+
+    Example:
+      >>> import numpy as np, lossapi
+      >>> s = np.array([[2.0, 1.5, 0.0], [0.0, 3.0, 1.0]])
+      >>> lossapi.multiclass_perceptron(s, np.array([1, 1]), reduction="none")
+      array([0.5, 0. ])
+    """
+    a = classes(scores, labels, axis=axis, reduction=reduction, where=where)
+    return a.run(_multiclass_hinge, axis=a.axis, margin=0.0, form="crammer_singer", p=1, weight=None)
+
+
+@loss
+def generalized_cross_entropy(logits: Array, labels: Array, /, *, q: float = 0.7, axis: int = -1,
+                              ignore_index: int | None = None, where: Array | None = None,
+                              reduction: Reduction = "mean") -> Array:
+    """Generalized cross-entropy (the Lq loss) of Zhang & Sabuncu, robust to noisy labels.
+
+    ``(1 - p_y**q) / q`` with ``p = softmax(logits)``. ``q -> 0`` gives the
+    cross-entropy ``-log p_y``, ``q = 1`` the mean absolute error ``1 - p_y``
+    (each sample's loss is bounded by ``1 / q``, which makes it robust to
+    noisy labels). Computed as ``-expm1(q * log_softmax(logits)[y]) / q``: no
+    cancellation in ``1 - p_y**q`` for small ``q`` or ``p_y`` near 1, and
+    finite values and gradients for saturated logits.
+
+    Args:
+      logits: floating, classes on ``axis``.
+      labels: integer labels, ``logits``' shape without ``axis``.
+      q: the exponent, in (0, 1] (the paper's range; 0.7 is its default).
+      axis: the class axis.
+      ignore_index: a label value to skip, or None (the mean is over the
+        other samples).
+      where: optional mask, per sample or per score (a masked class leaves the
+        softmax; a sample whose label's class is masked is dropped).
+      reduction: "mean", "sum" or "none" (one value per sample).
+
+    Returns:
+      A scalar, or the per-sample losses.
+
+    References:
+      Zhang & Sabuncu, "Generalized Cross Entropy Loss for Training Deep
+      Neural Networks with Noisy Labels", NeurIPS 2018.
+
+    Example:
+      >>> import numpy as np, lossapi
+      >>> z = np.array([[1.0, 2.0, 0.5], [0.2, 0.1, 1.5]])
+      >>> round(float(lossapi.generalized_cross_entropy(z, np.array([1, 2]))), 4)
+      0.3795
+    """
+    q = v.number("q", q, low=0.0, high=1.0, low_open=True)
+    ignore_index = v.integer_or_none("ignore_index", ignore_index)
+    a = classes(logits, labels, axis=axis, reduction=reduction, ignore_index=ignore_index, where=where)
+    return a.run(_generalized_cross_entropy, q=q, axis=a.axis, ignore_index=ignore_index)
+
+
+def _generalized_cross_entropy(a: Prepared, logits: Array, labels: Array, *, q: Any, axis: int,
+                               ignore_index: int | None) -> Any:
+    ops, xp = a.ops, a.xp
+    lab = _Labels(ops, labels, logits.shape[axis], ignore_index, a.where, axis)
+    lp = _gather(ops, ops.log_softmax(_masked_logits(ops, logits, a.where), axis=axis), lab.safe, axis)
+    out = lab.finish(ops, -xp.expm1(q * lp) / q)  # 1 - p_y**q without cancellation
+    return _mean(out, lab.weights(ops, out.dtype) if lab.ignoring else None)
