@@ -25,6 +25,7 @@ or a zero distance gives a finite value *and* a finite gradient (no NaN from
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -44,6 +45,11 @@ __all__ = [
     "nt_xent",
     "circle",
     "hinge_embedding",
+    "supcon",
+    "arcface",
+    "cosface",
+    "multi_similarity",
+    "proxy_anchor",
 ]
 
 # torch.nn.functional.cosine_similarity's eps: each vector is divided by
@@ -332,7 +338,7 @@ def _distance_matrix(a: Prepared, e: Array, p: float, squared: bool) -> Array:
 @loss
 def batch_triplet(embeddings: Array, labels: Array, /, *, margin: float = 1.0,
                   mining: Literal["all", "batch_hard", "semi_hard"] = "batch_hard", p: float = 2.0,
-                  squared: bool = False, where: Array | None = None,
+                  squared: bool = False, chunk_size: int | None = None, where: Array | None = None,
                   reduction: Reduction = "mean") -> Array:
     """Triplet loss with online mining inside a labelled batch.
 
@@ -366,6 +372,15 @@ def batch_triplet(embeddings: Array, labels: Array, /, *, margin: float = 1.0,
     from the Gram matrix (fast, O(N^2) memory) and are accurate to about
     ``sqrt(machine eps) * ||e||`` for near-duplicate embeddings.
 
+    ``chunk_size`` (``mining="batch_hard"`` only): mine ``chunk_size``
+    anchors at a time (their ``[..., chunk, N]`` distances, without gradient)
+    and then compute each anchor's two selected distances directly from the
+    gathered embeddings, so peak memory is O(N * chunk_size + N * D) in the
+    forward and the backward, rather than O(N^2) (pml#547). Same mining and
+    values as ``chunk_size=None`` up to rounding: the selected distances are
+    computed as ``||e_a - e_p||`` (exact near duplicates), not from the Gram
+    matrix.
+
     Args:
       embeddings: real floating array ``[..., N, D]``.
       labels: ``[..., N]`` class labels of any dtype that supports ``==``.
@@ -373,6 +388,10 @@ def batch_triplet(embeddings: Array, labels: Array, /, *, margin: float = 1.0,
       mining: "all", "batch_hard" or "semi_hard".
       p: norm degree, > 0 (``math.inf`` allowed).
       squared: use squared distances.
+      chunk_size: None, or the number of anchors mined at a time (a positive
+        int; ``mining="batch_hard"`` only).
+      where: optional boolean mask ``[..., N]``: a masked embedding is
+        neither an anchor nor a candidate.
       reduction: "mean", "sum" or "none" (shapes above).
 
     Returns:
@@ -395,8 +414,58 @@ def batch_triplet(embeddings: Array, labels: Array, /, *, margin: float = 1.0,
     v.choice("mining", mining, ("all", "batch_hard", "semi_hard"))
     p = v.static_number("p", p, "it selects the norm", low=0.0, low_open=True)
     squared = v.flag("squared", squared)
+    chunk = _chunk_size(chunk_size)
+    if chunk is not None and mining != "batch_hard":
+        raise v.BadValue(f"chunk_size is supported with mining='batch_hard' only, got mining={mining!r}")
     a, labels, w = _prepare_batch(embeddings, labels, reduction, where)
+    if chunk is not None:
+        return a.run(_batch_hard_blocks, labels=labels, margin=margin, p=p, squared=squared, keep=w, chunk=chunk)
     return a.run(_batch_triplet, labels=labels, margin=margin, mining=mining, p=p, squared=squared, keep=w)
+
+
+def _batch_hard_blocks(a: Prepared, e: Array, *, labels: Array, margin: float, p: float, squared: bool,
+                       keep: Array | None, chunk: int) -> Mean:
+    """batch_hard mining ``chunk`` anchors at a time, on distances without
+    gradient (the unchunked path's formula, so the same choices), then the
+    hinge on the selected pairs' distances, computed from gathered rows."""
+    ops, xp = a.ops, a.xp
+    n = e.shape[-2]
+    c = ops.stop_gradient(e)
+    sq = xp.sum(c * c, axis=-1)
+    picks_p, picks_n, valid = [], [], []
+    for lo in range(0, n, chunk):
+        hi = min(lo + chunk, n)
+        cb = c[..., lo:hi, :]
+        i, j = xp.arange(lo, hi, device=a.device)[:, None], xp.arange(n, device=a.device)[None, :]
+        if p == 2.0:
+            d2 = sq[..., lo:hi, None] + sq[..., None, :] - 2.0 * ops.matmul(cb, xp.matrix_transpose(c))
+            d2 = xp.where((i == j) | (d2 <= 0), xp.zeros_like(d2), d2)
+            d = d2 if squared else numerics.sqrt_or_zero(ops, d2)
+        else:
+            d = numerics.pnorm(ops, cb[..., :, None, :] - c[..., None, :, :], p)
+            d = d * d if squared else d
+        same = labels[..., lo:hi, None] == labels[..., None, :]
+        pos, neg = same & (i != j), ~same
+        if keep is not None:
+            both = keep[..., lo:hi, None] & keep[..., None, :]
+            pos, neg = pos & both, neg & both
+        picks_p.append(xp.argmax(xp.where(pos, d, xp.full_like(d, -1.0)), axis=-1))
+        picks_n.append(xp.argmin(xp.where(neg, d, xp.full_like(d, xp.finfo(d.dtype).max)), axis=-1))
+        valid.append(xp.any(pos, axis=-1) & xp.any(neg, axis=-1))
+
+    def dist(idx: Array) -> Array:
+        other = ops.take_along_axis(e, xp.broadcast_to(idx[..., None], tuple(e.shape)), axis=-2)
+        r = e - other
+        if p == 2.0:
+            d2 = xp.sum(r * r, axis=-1)
+            return d2 if squared else numerics.sqrt_or_zero(ops, d2)
+        d = numerics.pnorm(ops, r, p)
+        return d * d if squared else d
+
+    ok = xp.concat(valid, axis=-1)
+    hinge = numerics.hinge(ops, dist(xp.concat(picks_p, axis=-1)) - dist(xp.concat(picks_n, axis=-1)) + margin,
+                           at_kink="zero")
+    return _masked_mean(xp.where(ok, hinge, xp.zeros_like(hinge)), ok, xp)
 
 
 def _batch_triplet(a: Prepared, e: Array, *, labels: Array, margin: float, mining: str, p: float,
@@ -544,8 +613,8 @@ def _cosine_proximity(a: Prepared, x1: Array, x2: Array, *, axis: int) -> Array:
 # --- batch contrastive losses -------------------------------------------------
 
 @loss
-def nt_xent(z1: Array, z2: Array, /, *, temperature: float = 0.5, where: Array | None = None,
-            reduction: Reduction = "mean") -> Array:
+def nt_xent(z1: Array, z2: Array, /, *, temperature: float = 0.5, chunk_size: int | None = None,
+            where: Array | None = None, reduction: Reduction = "mean") -> Array:
     """NT-Xent (normalized temperature-scaled cross-entropy), SimCLR's InfoNCE.
 
     ``z1[i]`` and ``z2[i]`` are two views of sample ``i``. The ``2N`` vectors
@@ -556,10 +625,17 @@ def nt_xent(z1: Array, z2: Array, /, *, temperature: float = 0.5, where: Array |
 
         loss_i = -s[i, pos(i)] + logsumexp_{j != i} s[i, j]
 
+    ``chunk_size``: None computes the ``[..., 2N, 2N]`` similarities at once;
+    an int processes that many anchors at a time, forward and backward, so
+    peak memory is O(N * chunk_size) rather than O(N^2), with the same values
+    and gradients (to rounding; pml#547).
+
     Args:
       z1, z2: real floating arrays ``[..., N, D]``, equal shapes (batch on
         axis -2, features last; leading axes are independent batches).
       temperature: positive temperature.
+      chunk_size: None, or the number of anchors per block (a positive int).
+      where: optional boolean mask ``[..., N]`` (one value per pair of views).
       reduction: "mean" (over the ``2N`` anchors), "sum" or "none".
 
     Returns:
@@ -578,16 +654,22 @@ def nt_xent(z1: Array, z2: Array, /, *, temperature: float = 0.5, where: Array |
       0.551445
     """
     t = v.positive("temperature", temperature)
+    chunk = _chunk_size(chunk_size)
     a = prepare(z1, z2, reduction=reduction, extra=(v.array_or_none("where", where),))
     v.min_ndim(a.arrays[0], "z1", 2, "[..., N, D]")
-    return a.run(_nt_xent, temperature=t, keep=_batch_mask(a, where))
+    return a.run(_nt_xent, temperature=t, keep=_batch_mask(a, where), chunk=chunk)
 
 
-def _nt_xent(a: Prepared, z1: Array, z2: Array, *, temperature: float, keep: Array | None) -> Any:
+def _nt_xent(a: Prepared, z1: Array, z2: Array, *, temperature: float, keep: Array | None,
+             chunk: int | None) -> Any:
     ops, xp = a.ops, a.xp
     t = temperature
     u1, u2 = _unit(ops, z1), _unit(ops, z2)
     u = xp.concat([u1, u2], axis=-2)
+    if chunk is not None:
+        both = None if keep is None else xp.concat([keep, keep], axis=-1)
+        out = _Blocks(a, chunk, pairs=True)(_scaled(a, u, t), None, both)
+        return out if both is None else _masked_mean(xp.where(both, out, xp.zeros_like(out)), both, xp)
     s = _gram(ops, u) / t
     # Self-similarity is excluded with a large finite negative (via where).
     others = ~_eye(a, u.shape[-2])
@@ -724,3 +806,502 @@ def _hinge_embedding(a: Prepared, x: Array, target: Array, *, margin: float) -> 
     # torch's composition and order: the margin term where target != 1 plus x where target != -1.
     hinge = numerics.hinge(a.ops, margin - x, at_kink="slope")
     return xp.where(target != 1, hinge, zero) + xp.where(target != -1, x, zero)
+
+
+# --- supervised contrastive, margin softmax and proxy losses --------------------
+
+def _class_labels(a: Prepared, labels: Array, num_classes: int, want: tuple, name: str = "labels") -> Prepared:
+    """Integer class labels of shape ``want``, in ``[0, num_classes)`` (a
+    value check, run where values can be read)."""
+    v.array(name, labels)
+    if a.ops.kind(labels.dtype) != "i":
+        raise v.BadType(f"{name} must be integer class labels, got dtype {labels.dtype}")
+    if tuple(labels.shape) != want:
+        raise v.BadValue(f"{name} has shape {tuple(labels.shape)}; it must have shape {want} (embeddings' shape "
+                         "without the feature axis)")
+    return a._replace(checks=(*a.checks, v.label_range(labels, num_classes, None, name)))
+
+
+@loss
+def supcon(embeddings: Array, labels: Array, /, *, temperature: float = 0.1, chunk_size: int | None = None,
+           where: Array | None = None, reduction: Reduction = "mean") -> Array:
+    """Supervised contrastive loss (Khosla et al. 2020, the ``L_out`` form).
+
+    The embeddings are L2-normalised (each divided by ``max(||e||, 1e-8)``)
+    and ``s[i, j] = cos(e_i, e_j) / temperature``. For anchor ``i`` with
+    positives ``P(i)`` (the *other* samples with its label) and candidates
+    ``A(i)`` (every other sample)::
+
+        loss_i = -1/|P(i)| sum_{p in P(i)} (s[i, p] - logsumexp_{a in A(i)} s[i, a])
+
+    An anchor without positives gives 0 and leaves the mean: "mean" divides
+    by the number of anchors with at least one positive (a batch without any
+    gives 0 with zero gradient). Unlike the paper's reference code, the loss
+    is not multiplied by ``temperature / base_temperature``. Several views
+    of one sample are rows with the same label.
+
+    ``chunk_size``: None computes the ``[..., N, N]`` similarities at once; an
+    int processes that many anchors at a time, forward and backward, so peak
+    memory is O(N * chunk_size) rather than O(N^2), with the same values and
+    gradients (to rounding).
+
+    Args:
+      embeddings: real floating array ``[..., N, D]`` (leading axes are
+        independent batches).
+      labels: ``[..., N]`` class labels of any dtype that supports ``==``.
+      temperature: positive temperature.
+      chunk_size: None, or the number of anchors per block (a positive int).
+      where: optional boolean mask ``[..., N]``: a masked embedding is
+        neither an anchor nor a candidate.
+      reduction: "mean", "sum" or "none".
+
+    Returns:
+      A scalar array, or one value per anchor (shape ``[..., N]``) for "none".
+
+    References:
+      Khosla et al., "Supervised Contrastive Learning", NeurIPS 2020.
+
+    Example:
+      >>> import numpy as np, lossapi
+      >>> e = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+      >>> round(float(lossapi.supcon(e, np.array([0, 0, 1]), temperature=1.0)), 6)
+      0.313262
+    """
+    t = v.positive("temperature", temperature)
+    chunk = _chunk_size(chunk_size)
+    a, labels, w = _prepare_batch(embeddings, labels, reduction, where)
+    return a.run(_supcon, labels=labels, temperature=t, keep=w, chunk=chunk)
+
+
+def _supcon(a: Prepared, e: Array, *, labels: Array, temperature: Any, keep: Array | None,
+            chunk: int | None) -> Mean:
+    ops, xp = a.ops, a.xp
+    u = _unit(ops, e)
+    if chunk is not None:
+        n = e.shape[-2]
+        has = []
+        for lo in range(0, n, chunk):  # which anchors have a positive, block by block (booleans only)
+            hi = min(lo + chunk, n)
+            i, j = xp.arange(lo, hi, device=a.device)[:, None], xp.arange(n, device=a.device)[None, :]
+            pos = (i != j) & (labels[..., lo:hi, None] == labels[..., None, :])
+            if keep is not None:
+                pos = pos & keep[..., lo:hi, None] & keep[..., None, :]
+            has.append(xp.any(pos, axis=-1))
+        loss = _Blocks(a, chunk, pairs=False)(_scaled(a, u, temperature), labels, keep)
+        return _masked_mean(loss, xp.concat(has, axis=-1), xp)
+    s = _gram(ops, u) / temperature
+    others = ~_eye(a, e.shape[-2])
+    if keep is not None:
+        others = others & _pair_mask(keep)
+    pos = (labels[..., :, None] == labels[..., None, :]) & others
+    lse, _ = numerics.masked_logsumexp(ops, s, others, axis=-1)
+    npos = xp.sum(xp.astype(pos, s.dtype), axis=-1)
+    has = npos > 0
+    # mean over positives of (lse - s_ip) = lse - mean_p s_ip; the masked sum
+    # never sees a non-positive (a where, not a multiplication by 0).
+    mean_pos = xp.sum(xp.where(pos, s, xp.zeros_like(s)), axis=-1) / xp.where(has, npos, xp.ones_like(npos))
+    loss = xp.where(has, lse - mean_pos, xp.zeros_like(lse))
+    return _masked_mean(loss, has, xp)
+
+
+def _margin_softmax(embeddings: Array, weight: Array, labels: Array, reduction: str, where: Any,
+                    sub_centers: int) -> Prepared:
+    """Embeddings ``[..., D]``, class weights ``[C * K, D]`` and integer
+    labels ``[...]`` in ``[0, C)``; ``where=`` one value per embedding."""
+    a = prepare(embeddings, weight, reduction=reduction, same_shape=False,
+                extra=(labels, v.array_or_none("where", where)))
+    e, w = a.arrays
+    v.min_ndim(e, "embeddings", 1, "[..., D]")
+    if w.ndim != 2 or w.shape[1] != e.shape[-1]:
+        raise v.BadValue(f"weight must have shape [C * sub_centers, D] with D = {e.shape[-1]} (embeddings' last "
+                         f"axis), got shape {tuple(w.shape)}")
+    if w.shape[0] % sub_centers:
+        raise v.BadValue(f"weight has {w.shape[0]} rows, which is not a multiple of sub_centers={sub_centers}")
+    labels = a.ops.own(labels)
+    a = _class_labels(a, labels, w.shape[0] // sub_centers, tuple(e.shape[:-1]))
+    keep = None if where is None else _batch_mask(a, where)
+    return a._replace(arrays=(e, w, labels), keep=keep)
+
+
+def _class_cosines(a: Prepared, e: Array, w: Array, sub_centers: int) -> Array:
+    """``cos(e, w_c)`` ``[..., C]``; with sub-centres, the largest over each
+    class's ``K`` rows (``weight[c * K + k]``), picked by index (argmax,
+    first on ties) so every backend gives the same subgradient."""
+    ops, xp = a.ops, a.xp
+    cos = ops.matmul(_unit(ops, e), xp.matrix_transpose(_unit(ops, w)))
+    if sub_centers == 1:
+        return cos
+    cos = xp.reshape(cos, (*cos.shape[:-1], cos.shape[-1] // sub_centers, sub_centers))
+    return _take_last(ops, cos, xp.argmax(cos, axis=-1, keepdims=True))
+
+
+def _margin_ce(a: Prepared, cos: Array, labels: Array, target: Callable[[Array], Array], scale: Any) -> Array:
+    """Cross-entropy of ``scale * cos`` with the label's cosine replaced by
+    ``target(cos_y)``."""
+    ops, xp = a.ops, a.xp
+    onehot = labels[..., None] == xp.arange(cos.shape[-1], device=a.device)
+    t = target(xp.sum(xp.where(onehot, cos, xp.zeros_like(cos)), axis=-1))
+    logits = xp.where(onehot, t[..., None], cos) * scale
+    return ops.logsumexp(logits, axis=-1) - scale * t
+
+
+@loss
+def arcface(embeddings: Array, weight: Array, labels: Array, /, *, scale: float = 64.0, margin: float = 0.5,
+            sub_centers: int = 1, where: Array | None = None, reduction: Reduction = "mean") -> Array:
+    """ArcFace: additive angular margin softmax (Deng et al. 2019).
+
+    Embeddings and class weights are L2-normalised (each divided by
+    ``max(||x||, 1e-8)``); ``cos_j = cos(theta_j)`` is the cosine between an
+    embedding and class ``j``'s weight. The label's logit gets the angular
+    margin ``m``::
+
+        loss = -log(exp(s cos(theta_y + m)) / (exp(s cos(theta_y + m)) + sum_{j != y} exp(s cos_j)))
+
+    ``cos(theta + m)`` is computed as ``cos(theta) cos(m) - sin(theta) sin(m)``
+    with ``sin(theta) = sqrt(1 - cos^2)`` (0 where rounding makes
+    ``cos^2 >= 1``, with gradient 0 there): never ``acos``, so values and
+    gradients stay finite at ``cos(theta) = +-1`` (identical or opposite
+    vectors). As pytorch-metric-learning's ``ArcFaceLoss`` (and the paper's
+    formula), no "easy margin" or ``theta + m > pi`` fallback is applied:
+    for ``theta > pi - m`` the target logit is ``cos(theta + m)``, which
+    rises again (insightface's code replaces it there by ``cos - m sin m``).
+    PML takes ``margin`` in degrees (28.6 ~ 0.5 rad) and clamps ``acos``'s
+    argument to ``+-(1 - 1e-7)``; here ``margin`` is in radians, unclamped.
+    Half-precision inputs are computed in float32 (pml#209).
+
+    ``sub_centers=K`` (sub-center ArcFace, Deng et al. 2020): ``weight`` holds
+    ``K`` rows per class, ``weight[c * K + k]``, and ``cos_c`` is the largest
+    cosine over class ``c``'s sub-centres (PML's ``SubCenterArcFaceLoss``
+    layout).
+
+    Args:
+      embeddings: real floating array ``[..., D]``.
+      weight: class weights ``[C * sub_centers, D]``.
+      labels: integer class labels ``[...]`` in ``[0, C)``.
+      scale: positive scale ``s``.
+      margin: angular margin ``m`` in radians, in ``[0, pi]``.
+      sub_centers: positive int ``K``.
+      where: optional boolean mask ``[...]``, one value per embedding.
+      reduction: "mean", "sum" or "none".
+
+    Returns:
+      A scalar array, or one value per embedding (shape ``[...]``) for "none".
+
+    References:
+      Deng, Guo, Xue & Zafeiriou, "ArcFace: Additive Angular Margin Loss for
+      Deep Face Recognition", CVPR 2019; Deng et al., "Sub-center ArcFace",
+      ECCV 2020.
+
+    Example:
+      >>> import numpy as np, lossapi
+      >>> w = np.array([[1.0, 0.0], [0.0, 1.0]])
+      >>> round(float(lossapi.arcface(np.array([[1.0, 0.0]]), w, np.array([0]), scale=2.0)), 6)
+      0.159461
+    """
+    s = v.positive("scale", scale)
+    m = v.number("margin", margin, low=0.0, high=math.pi)
+    k = _sub_centers(sub_centers)
+    a = _margin_softmax(embeddings, weight, labels, reduction, where, k)
+    return a.run(_arcface, scale=s, margin=m, sub_centers=k)
+
+
+def _sub_centers(k: Any) -> int:
+    if isinstance(k, bool) or not isinstance(k, int):
+        raise v.BadType(f"sub_centers must be a positive int, got {type(k).__name__}")
+    if k < 1:
+        raise v.BadValue(f"sub_centers must be a positive int, got {k}")
+    return k
+
+
+def _arcface(a: Prepared, e: Array, w: Array, labels: Array, *, scale: Any, margin: Any, sub_centers: int) -> Array:
+    ops, xp = a.ops, a.xp
+    cos_m, sin_m = (f(margin) for f in ((xp.cos, xp.sin) if v.is_array(margin) else (math.cos, math.sin)))
+
+    def target(c: Array) -> Array:
+        # cos(t + m) = cos t cos m - sin t sin m; sin t = sqrt(1 - c^2) with a
+        # double where, so the gradient is finite (0 through sin) at c = +-1.
+        return c * cos_m - numerics.sqrt_or_zero(ops, 1.0 - c * c) * sin_m
+
+    return _margin_ce(a, _class_cosines(a, e, w, sub_centers), labels, target, scale)
+
+
+@loss
+def cosface(embeddings: Array, weight: Array, labels: Array, /, *, scale: float = 64.0, margin: float = 0.35,
+            where: Array | None = None, reduction: Reduction = "mean") -> Array:
+    """CosFace: additive cosine margin softmax (Wang et al. 2018).
+
+    As :func:`arcface`, with the label's logit ``s (cos(theta_y) - m)``::
+
+        loss = -log(exp(s (cos_y - m)) / (exp(s (cos_y - m)) + sum_{j != y} exp(s cos_j)))
+
+    pytorch-metric-learning's ``CosFaceLoss`` semantics (its defaults too);
+    embeddings and weights L2-normalised (``max(||x||, 1e-8)``); half-precision
+    inputs computed in float32.
+
+    Args:
+      embeddings: real floating array ``[..., D]``.
+      weight: class weights ``[C, D]``.
+      labels: integer class labels ``[...]`` in ``[0, C)``.
+      scale: positive scale ``s``.
+      margin: cosine margin ``m`` (any real number; 0 is the normalised softmax).
+      where: optional boolean mask ``[...]``, one value per embedding.
+      reduction: "mean", "sum" or "none".
+
+    Returns:
+      A scalar array, or one value per embedding (shape ``[...]``) for "none".
+
+    References:
+      Wang et al., "CosFace: Large Margin Cosine Loss for Deep Face
+      Recognition", CVPR 2018.
+
+    Example:
+      >>> import numpy as np, lossapi
+      >>> w = np.array([[1.0, 0.0], [0.0, 1.0]])
+      >>> round(float(lossapi.cosface(np.array([[1.0, 0.0]]), w, np.array([0]), scale=2.0, margin=0.5)), 6)
+      0.313262
+    """
+    s = v.positive("scale", scale)
+    m = v.number("margin", margin)
+    a = _margin_softmax(embeddings, weight, labels, reduction, where, 1)
+    return a.run(_cosface, scale=s, margin=m)
+
+
+def _cosface(a: Prepared, e: Array, w: Array, labels: Array, *, scale: Any, margin: Any) -> Array:
+    return _margin_ce(a, _class_cosines(a, e, w, 1), labels, lambda c: c - margin, scale)
+
+
+@loss
+def multi_similarity(embeddings: Array, labels: Array, /, *, alpha: float = 2.0, beta: float = 50.0,
+                     base: float = 0.5, epsilon: float = 0.1, where: Array | None = None,
+                     reduction: Reduction = "mean") -> Array:
+    """Multi-similarity loss with its pair mining (Wang et al. 2019).
+
+    ``s`` is the cosine similarity (vectors divided by ``max(||e||, 1e-8)``).
+    Mining, per anchor ``i`` (pytorch-metric-learning's
+    ``MultiSimilarityMiner``): a positive ``p`` (another sample with ``i``'s
+    label) is kept if ``s_ip - epsilon < max_n s_in`` (the hardest
+    negative), a negative ``n`` if ``s_in + epsilon > min_p s_ip`` (the
+    hardest positive). The loss (PML's ``MultiSimilarityLoss``) over the
+    kept pairs::
+
+        loss_i = 1/alpha log(1 + sum_p exp(-alpha (s_ip - base)))
+               + 1/beta  log(1 + sum_n exp(beta (s_in - base)))
+
+    An anchor without kept pairs gives 0; "mean" averages over all (kept)
+    anchors, as PML's mean reducer. The mining is a selection: no gradient
+    flows through it.
+
+    Args:
+      embeddings: real floating array ``[..., N, D]``.
+      labels: ``[..., N]`` class labels of any dtype that supports ``==``.
+      alpha, beta: positive scales of the positive and negative terms.
+      base: the similarity margin ``lambda``.
+      epsilon: the mining margin (non-negative).
+      where: optional boolean mask ``[..., N]``: a masked embedding is
+        neither an anchor nor a candidate.
+      reduction: "mean", "sum" or "none".
+
+    Returns:
+      A scalar array, or one value per anchor (shape ``[..., N]``) for "none".
+
+    References:
+      Wang, Han, Huang, Dong & Scott, "Multi-Similarity Loss with General Pair
+      Weighting for Deep Metric Learning", CVPR 2019.
+
+    Example:
+      >>> import numpy as np, lossapi
+      >>> e = np.array([[1.0, 0.0], [0.6, 0.8], [0.8, 0.6], [0.0, 1.0]])
+      >>> round(float(lossapi.multi_similarity(e, np.array([0, 0, 1, 1]))), 6)
+      0.679073
+    """
+    alpha, beta = v.positive("alpha", alpha), v.positive("beta", beta)
+    base = v.number("base", base)
+    epsilon = v.number("epsilon", epsilon, low=0.0)
+    a, labels, w = _prepare_batch(embeddings, labels, reduction, where)
+    return a.run(_multi_similarity, labels=labels, alpha=alpha, beta=beta, base=base, epsilon=epsilon, keep=w)
+
+
+def _multi_similarity(a: Prepared, e: Array, *, labels: Array, alpha: Any, beta: Any, base: Any, epsilon: Any,
+                      keep: Array | None) -> Any:
+    ops, xp = a.ops, a.xp
+    s = _gram(ops, _unit(ops, e))
+    same = labels[..., :, None] == labels[..., None, :]
+    pos, neg = same & ~_eye(a, e.shape[-2]), ~same
+    if keep is not None:
+        both = _pair_mask(keep)
+        pos, neg = pos & both, neg & both
+    # Mining: comparisons only (no gradient); a large finite fill stands for
+    # "no positive" / "no negative" and selects nothing.
+    big = xp.finfo(s.dtype).max
+    hardest_pos = xp.min(xp.where(pos, s, xp.full_like(s, big)), axis=-1, keepdims=True)
+    hardest_neg = xp.max(xp.where(neg, s, xp.full_like(s, -big)), axis=-1, keepdims=True)
+    pos = pos & (s - epsilon < hardest_neg)
+    neg = neg & (s + epsilon > hardest_pos)
+    lse_p, has_p = numerics.masked_logsumexp(ops, -alpha * (s - base), pos, axis=-1)
+    lse_n, has_n = numerics.masked_logsumexp(ops, beta * (s - base), neg, axis=-1)
+    zero = xp.zeros_like(lse_p)
+    # log(1 + sum exp(x)) = softplus(logsumexp x); 0 for an empty sum.
+    loss = xp.where(has_p, ops.softplus(lse_p), zero) / alpha + xp.where(has_n, ops.softplus(lse_n), zero) / beta
+    if keep is None:
+        return loss
+    return _masked_mean(loss, keep, xp)
+
+
+@loss
+def proxy_anchor(embeddings: Array, proxies: Array, labels: Array, /, *, alpha: float = 32.0, margin: float = 0.1,
+                 where: Array | None = None, reduction: Reduction = "mean") -> Array:
+    """Proxy-anchor loss (Kim et al. 2020), pytorch-metric-learning's semantics.
+
+    ``s(x, p)`` is the cosine similarity between an embedding and a proxy
+    (both divided by ``max(||v||, 1e-8)``). With ``X+_p`` the batch's
+    embeddings of proxy ``p``'s class, ``X-_p`` the others, ``P+`` the
+    proxies with at least one embedding in the batch and ``C`` the number of
+    proxies, per batch::
+
+        loss = 1/|P+| sum_{p in P+} log(1 + sum_{x in X+_p} exp(-alpha (s(x, p) - margin)))
+             + 1/C    sum_p        log(1 + sum_{x in X-_p} exp(alpha (s(x, p) + margin)))
+
+    The loss is one value per batch, a sum of per-proxy shares
+    ``pos_p / |P+| + neg_p / C``: "none" returns these shares (shape
+    ``[..., C]``, summing to each batch's loss); "mean" averages the batch
+    losses over the leading axes (the plain loss for a single batch) and
+    "sum" adds them. A batch without any kept embedding gives 0.
+
+    Args:
+      embeddings: real floating array ``[..., N, D]``.
+      proxies: ``[C, D]``, one (learnable) proxy per class.
+      labels: integer class labels ``[..., N]`` in ``[0, C)``.
+      alpha: positive scale.
+      margin: the margin ``delta``.
+      where: optional boolean mask ``[..., N]``: a masked embedding is left
+        out of every sum (and of ``P+``).
+      reduction: "mean", "sum" or "none".
+
+    Returns:
+      A scalar array, or the per-proxy shares ``[..., C]`` for "none".
+
+    References:
+      Kim, Kim, Cho & Kwak, "Proxy Anchor Loss for Deep Metric Learning",
+      CVPR 2020.
+
+    Example:
+      >>> import numpy as np, lossapi
+      >>> p = np.array([[1.0, 0.0], [0.0, 1.0]])
+      >>> e = np.array([[1.0, 0.0], [0.0, 1.0]])
+      >>> round(float(lossapi.proxy_anchor(e, p, np.array([0, 1]), alpha=4.0)), 6)
+      0.939972
+    """
+    alpha = v.positive("alpha", alpha)
+    margin = v.number("margin", margin)
+    a = prepare(embeddings, proxies, reduction=reduction, same_shape=False,
+                extra=(labels, v.array_or_none("where", where)))
+    e, p = a.arrays
+    v.min_ndim(e, "embeddings", 2, "[..., N, D]")
+    if p.ndim != 2 or p.shape[1] != e.shape[-1]:
+        raise v.BadValue(f"proxies must have shape [C, D] with D = {e.shape[-1]} (embeddings' last axis), got "
+                         f"shape {tuple(p.shape)}")
+    labels = a.ops.own(labels)
+    a = _class_labels(a, labels, p.shape[0], tuple(e.shape[:-1]))
+    return a.run(_proxy_anchor, labels=labels, alpha=alpha, margin=margin, keep=_batch_mask(a, where))
+
+
+def _proxy_anchor(a: Prepared, e: Array, p: Array, *, labels: Array, alpha: Any, margin: Any,
+                  keep: Array | None) -> Mean:
+    ops, xp = a.ops, a.xp
+    num = p.shape[0]
+    cos = ops.matmul(_unit(ops, e), xp.matrix_transpose(_unit(ops, p)))  # [..., N, C]
+    onehot = labels[..., None] == xp.arange(num, device=a.device)
+    other = ~onehot
+    if keep is not None:
+        onehot, other = onehot & keep[..., None], other & keep[..., None]
+    lse_p, has_p = numerics.masked_logsumexp(ops, -alpha * (cos - margin), onehot, axis=-2)  # [..., C]
+    lse_n, has_n = numerics.masked_logsumexp(ops, alpha * (cos + margin), other, axis=-2)
+    zero = xp.zeros_like(lse_p)
+    pos, neg = xp.where(has_p, ops.softplus(lse_p), zero), xp.where(has_n, ops.softplus(lse_n), zero)
+    n_pos = xp.sum(xp.astype(has_p, pos.dtype), axis=-1, keepdims=True)
+    share = pos / xp.maximum(n_pos, xp.ones_like(n_pos)) + neg / num
+    # "mean": each batch's loss (the sum of its C shares) averaged over batches.
+    return Mean(share, xp.full_like(share, 1.0 / num))
+
+
+# --- anchors in blocks (chunk_size=) ------------------------------------------------
+
+def _chunk_size(chunk_size: Any) -> int | None:
+    if chunk_size is None:
+        return None
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int):
+        raise v.BadType(f"chunk_size must be a positive int or None, got {type(chunk_size).__name__}")
+    if chunk_size < 1:
+        raise v.BadValue(f"chunk_size must be a positive int or None, got {chunk_size}")
+    return chunk_size
+
+
+class _Blocks:
+    """The softmax contrastive core of :func:`supcon` and :func:`nt_xent`,
+    ``chunk`` anchors at a time (pml#547).
+
+    For scaled unit vectors ``w [..., M, D]`` (``s = w w^T`` is the similarity
+    over the temperature), per anchor ``i`` with candidates ``A(i)`` and
+    positives ``P(i)``: ``loss_i = logsumexp_{A(i)} s_i - mean_{P(i)} s_i``
+    (0 without positives). Only a ``[..., chunk, M]`` block of ``s`` exists at
+    a time: the forward keeps no block, and the backward (the backend's
+    ``custom_vjp``) recomputes each block and turns it into
+    ``G = g (softmax_{A(i)}(s_i) - P_i / |P(i)|)``, then
+    ``dw = G w + G^T w`` accumulated block by block. Peak memory is
+    O(M * chunk + M * D) in the forward and the backward. The blocks are a
+    Python loop over static slices (under ``jax.jit`` it is unrolled)."""
+
+    def __init__(self, a: Prepared, chunk: int, pairs: bool):
+        self.ops, self.chunk, self.pairs, self.device = a.ops, chunk, pairs, a.device
+
+    def _block(self, w: Array, lo: int, hi: int, labels: Any, keep: Any) -> tuple[Any, ...]:
+        ops, xp = self.ops, self.ops.xp
+        m = w.shape[-2]
+        s = ops.matmul(w[..., lo:hi, :], xp.matrix_transpose(w))  # [..., b, M]
+        i = xp.arange(lo, hi, device=self.device)[:, None]
+        j = xp.arange(m, device=self.device)[None, :]
+        others = i != j
+        if keep is not None:
+            others = others & keep[..., lo:hi, None] & keep[..., None, :]
+        if self.pairs:  # nt_xent: the other view of the same sample
+            pos = others & (j == (i + m // 2) % m)
+        else:
+            pos = others & (labels[..., lo:hi, None] == labels[..., None, :])
+        lse, _ = numerics.masked_logsumexp(ops, s, others, axis=-1)
+        npos = xp.sum(xp.astype(pos, s.dtype), axis=-1)
+        has = npos > 0
+        p = xp.where(pos, xp.ones_like(s), xp.zeros_like(s)) / xp.where(has, npos, xp.ones_like(npos))[..., None]
+        loss = xp.where(has, lse - xp.sum(p * s, axis=-1), xp.zeros_like(lse))
+        return s, others, p, has, lse, loss
+
+    def _spans(self, m: int) -> list[tuple[int, int]]:
+        return [(lo, min(lo + self.chunk, m)) for lo in range(0, m, self.chunk)]
+
+    def primal(self, w: Array, labels: Any, keep: Any) -> Array:
+        parts = [self._block(w, lo, hi, labels, keep)[-1] for lo, hi in self._spans(w.shape[-2])]
+        return self.ops.xp.concat(parts, axis=-1)
+
+    def fwd(self, w: Array, labels: Any, keep: Any) -> tuple[Array, tuple]:
+        return self.primal(w, labels, keep), ()
+
+    def bwd(self, args: tuple, res: tuple, g: Array) -> tuple:
+        ops, xp = self.ops, self.ops.xp
+        w, labels, keep = args
+        g = g if g.dtype == w.dtype else xp.astype(g, w.dtype)
+        cols, rows = xp.zeros_like(w), []
+        for lo, hi in self._spans(w.shape[-2]):
+            s, others, p, has, lse, _ = self._block(w, lo, hi, labels, keep)
+            soft = xp.where(others, xp.exp(s - lse[..., None]), xp.zeros_like(s))
+            grad = xp.where(has[..., None], g[..., lo:hi, None] * (soft - p), xp.zeros_like(s))
+            rows.append(ops.matmul(grad, w))
+            cols = cols + ops.matmul(xp.matrix_transpose(grad), w[..., lo:hi, :])
+        return (cols + xp.concat(rows, axis=-2),)
+
+    def __call__(self, w: Array, labels: Any, keep: Any) -> Array:
+        return self.ops.custom_vjp(self.primal, self.fwd, self.bwd, (w, labels, keep), 1)
+
+
+def _scaled(a: Prepared, u: Array, temperature: Any) -> Array:
+    """``u / sqrt(temperature)``: its Gram matrix is ``u u^T / temperature``."""
+    root = a.xp.sqrt(temperature) if v.is_array(temperature) else math.sqrt(temperature)
+    return u / root

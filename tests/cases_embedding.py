@@ -141,6 +141,49 @@ def _hinge_embedding_inputs(shape=(4, 5), margin=1.0, targets=(-1.0, 1.0)):
     return make
 
 
+def _labelled(lab, dim=4, lead=()):
+    lab = np.asarray(lab)
+
+    def make(rng):
+        return rng.normal(size=lead + (len(lab), dim)), np.broadcast_to(lab, lead + lab.shape).copy()
+    return make
+
+
+def _ms_mining_ok(e, lab, epsilon=0.1):
+    """Every mining comparison of multi_similarity at least 1e-3 from its threshold."""
+    u = e / np.linalg.norm(e, axis=-1, keepdims=True)
+    s = u @ u.T
+    n = len(lab)
+    for i in range(n):
+        pos = [s[i, j] for j in range(n) if j != i and lab[j] == lab[i]]
+        neg = [s[i, j] for j in range(n) if lab[j] != lab[i]]
+        if pos and neg and (min(abs(x - epsilon - max(neg)) for x in pos) < 1e-3
+                            or min(abs(x + epsilon - min(pos)) for x in neg) < 1e-3):
+            return False
+    return True
+
+
+def _ms_inputs(lab, dim=4, lead=(), epsilon=0.1):
+    lab = np.asarray(lab)
+
+    def make(rng):
+        while True:
+            e = rng.normal(size=lead + (len(lab), dim))
+            labels = np.broadcast_to(lab, lead + lab.shape).copy()
+            if all(_ms_mining_ok(e[i], labels[i], epsilon) for i in np.ndindex(lead)):
+                return e, labels
+    return make
+
+
+def _class_inputs(shape=(6, 4), classes=3, rows=None):
+    """Embeddings, class weights (``rows`` of them, default ``classes``) and integer labels."""
+    def make(rng):
+        e = rng.normal(size=shape)
+        w = rng.normal(size=(rows or classes, shape[-1]))
+        return e, w, rng.integers(0, classes, size=shape[:-1])
+    return make
+
+
 _LAB = [0, 0, 0, 1, 1, 2, 2, 3]  # class 3 is a singleton: an anchor without positives
 
 _MARGIN_BAD = [({"margin": 0.0}, ValueError), ({"margin": -1.0}, ValueError), ({"margin": "1"}, TypeError)]
@@ -214,4 +257,32 @@ CASES = [
              kwargs={"margin": 0.5}),
     LossCase("hinge_embedding_negative_margin", lossapi.hinge_embedding, _hinge_embedding_inputs(margin=-0.5),
              R.hinge_embedding, kwargs={"margin": -0.5}),
+    # supervised contrastive, margin softmax, multi-similarity, proxy anchor
+    LossCase("supcon", lossapi.supcon, _labelled(_LAB), R.supcon,
+             bad_options=[({"temperature": 0.0}, ValueError), ({"temperature": "0.1"}, TypeError)]),
+    LossCase("supcon_t05_lead", lossapi.supcon, _labelled([0, 1, 0, 1, 2], lead=(2,)), R.supcon,
+             kwargs={"temperature": 0.5}),
+    LossCase("arcface", lossapi.arcface, _class_inputs(), R.arcface, kwargs={"scale": 8.0},
+             grad_args=(0, 1), shape_check=False,
+             bad_options=[({"scale": 0.0}, ValueError), ({"margin": -0.1}, ValueError), ({"margin": 4.0}, ValueError),
+                          ({"sub_centers": 0}, ValueError), ({"sub_centers": 2.0}, TypeError),
+                          ({"sub_centers": 4}, ValueError)]),
+    LossCase("arcface_default_3d", lossapi.arcface, _class_inputs((2, 3, 4), 4), R.arcface, grad_args=(0, 1),
+             shape_check=False),
+    LossCase("arcface_sub_centers", lossapi.arcface, _class_inputs((6, 4), 3, rows=9), R.arcface,
+             kwargs={"scale": 8.0, "margin": 0.3, "sub_centers": 3}, grad_args=(0, 1), shape_check=False),
+    LossCase("cosface", lossapi.cosface, _class_inputs(), R.cosface, kwargs={"scale": 8.0}, grad_args=(0, 1),
+             shape_check=False, bad_options=[({"scale": -1.0}, ValueError), ({"margin": "0.3"}, TypeError)]),
+    LossCase("cosface_default_3d", lossapi.cosface, _class_inputs((2, 3, 4), 4), R.cosface, grad_args=(0, 1),
+             shape_check=False),
+    LossCase("multi_similarity", lossapi.multi_similarity, _ms_inputs(_LAB), R.multi_similarity,
+             bad_options=[({"alpha": 0.0}, ValueError), ({"beta": -1.0}, ValueError),
+                          ({"epsilon": -0.1}, ValueError), ({"base": None}, TypeError)]),
+    LossCase("multi_similarity_opts_lead", lossapi.multi_similarity,
+             _ms_inputs([0, 0, 1, 1, 1, 2], lead=(2,), epsilon=0.3), R.multi_similarity,
+             kwargs={"alpha": 1.0, "beta": 10.0, "base": 0.2, "epsilon": 0.3}),
+    LossCase("proxy_anchor", lossapi.proxy_anchor, _class_inputs((8, 4), 5), R.proxy_anchor, grad_args=(0, 1),
+             shape_check=False, bad_options=[({"alpha": 0.0}, ValueError), ({"margin": "0.1"}, TypeError)]),
+    LossCase("proxy_anchor_opts_lead", lossapi.proxy_anchor, _class_inputs((2, 5, 3), 4), R.proxy_anchor,
+             kwargs={"alpha": 8.0, "margin": 0.3}, grad_args=(0, 1), shape_check=False),
 ]
