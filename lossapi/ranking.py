@@ -379,21 +379,9 @@ def approx_ndcg(scores: Array, relevance: Array, /, *, temperature: float = 1.0,
 def _approx_ndcg(a: Prepared, scores: Array, relevance: Array, *, temperature: float, axis: int) -> Array:
     ops, xp = a.ops, a.xp
     s, r, valid = _last(a, scores, relevance, axis)
-    zero = xp.zeros_like(s)
-    # [..., i, j] = sigmoid((s_j - s_i) / T), summed over real j. The j == i
-    # term is sigmoid(0) = 1/2 exactly (with zero gradient), so
-    # 1 + sum_{j != i} = 1/2 + sum_j: no identity matrix needed.
-    sig = ops.sigmoid((xp.expand_dims(s, axis=-2) - xp.expand_dims(s, axis=-1)) / temperature)
-    sig = xp.where(xp.expand_dims(valid, axis=-2), sig, xp.zeros_like(sig))
-    approx_rank = 0.5 + xp.sum(sig, axis=-1)
-    # Gain 2**rel - 1 as expm1(rel * ln 2): accurate for small relevance.
-    gain = xp.where(valid, xp.expm1(r * _LN2), zero)
-    dcg = xp.sum(gain / xp.log2(1.0 + approx_rank), axis=-1)
-    # Ideal DCG: gains sorted descending at ranks 1..n (padding has gain 0).
-    # The ranks come from a cumulative sum so they share the input's device.
-    ideal_gain = xp.sort(gain, axis=-1, descending=True)
-    ranks = xp.cumulative_sum(xp.ones_like(ideal_gain), axis=-1)
-    idcg = xp.sum(ideal_gain / xp.log2(1.0 + ranks), axis=-1)
+    gain = _gains(xp, r, valid)
+    dcg = xp.sum(gain / xp.log2(1.0 + _approx_ranks(ops, s, valid, temperature)), axis=-1)
+    idcg = _ideal_dcg(xp, gain, _positions(xp, gain), None)
     has_gain = idcg > 0
     ndcg = dcg / xp.where(has_gain, idcg, xp.ones_like(idcg))
     return xp.where(has_gain, 1.0 - ndcg, xp.zeros_like(ndcg))
@@ -593,6 +581,22 @@ def _top_k(k: Any) -> int | None:
     return k
 
 
+def _approx_ranks(ops: Any, s: Array, valid: Array, temperature: Any) -> Array:
+    """Smooth ranks ``1 + sum_{j != i} sigmoid((s_j - s_i) / T)`` over the
+    real items ``j``. The ``j == i`` term is ``sigmoid(0) = 1/2`` exactly
+    (with zero gradient), so ``1/2 + sum_j`` needs no identity matrix."""
+    xp = ops.xp
+    sig = ops.sigmoid((xp.expand_dims(s, axis=-2) - xp.expand_dims(s, axis=-1)) / temperature)
+    sig = xp.where(xp.expand_dims(valid, axis=-2), sig, xp.zeros_like(sig))
+    return 0.5 + xp.sum(sig, axis=-1)
+
+
+def _gains(xp: Any, r: Array, valid: Array) -> Array:
+    """DCG gains ``2**rel - 1`` as ``expm1(rel * ln 2)`` (accurate for small
+    relevance); 0 at padding."""
+    return xp.where(valid, xp.expm1(r * _LN2), xp.zeros_like(r))
+
+
 def _positions(xp: Any, like: Array) -> Array:
     """1, 2, ..., n along the last axis, with ``like``'s dtype and device."""
     return xp.cumulative_sum(xp.ones_like(like), axis=-1)
@@ -696,7 +700,7 @@ def _lambda_loss(a: Prepared, scores: Array, relevance: Array, *, weighting: str
     v_o = r_o >= 0
     pos = _positions(xp, s)
     disc = xp.log2(1.0 + pos)  # D_i
-    gain = xp.where(valid, xp.expm1(r * _LN2), zero)
+    gain = _gains(xp, r, valid)
     max_dcg = xp.maximum(_ideal_dcg(xp, gain, pos, k), xp.full_like(gain[..., 0], _LAMBDA_EPS))
     g = xp.where(v_o, xp.expm1(r_o * _LN2), zero) / xp.expand_dims(max_dcg, axis=-1)  # G_i
 
@@ -784,10 +788,7 @@ def approx_mrr(scores: Array, relevance: Array, /, *, temperature: float = 1.0, 
 def _approx_mrr(a: Prepared, scores: Array, relevance: Array, *, temperature: Any, axis: int) -> Array:
     ops, xp = a.ops, a.xp
     s, r, valid = _last(a, scores, relevance, axis)
-    # As in _approx_ndcg: the j == i term is sigmoid(0) = 1/2.
-    sig = ops.sigmoid((xp.expand_dims(s, axis=-2) - xp.expand_dims(s, axis=-1)) / temperature)
-    sig = xp.where(xp.expand_dims(valid, axis=-2), sig, xp.zeros_like(sig))
-    approx_rank = 0.5 + xp.sum(sig, axis=-1)  # >= 1/2 everywhere, padding included
+    approx_rank = _approx_ranks(ops, s, valid, temperature)  # >= 1/2 everywhere, padding included
     rel = xp.where(valid, r, xp.zeros_like(r))
     total = xp.sum(rel, axis=-1)
     mrr = numerics.safe_ratio(ops, xp.sum(rel / approx_rank, axis=-1), total)
@@ -915,7 +916,7 @@ def _neural_ndcg(a: Prepared, scores: Array, relevance: Array, *, temperature: A
     else:
         carry = ops.loop(_SINKHORN_ITERS, sinkhorn, carry)
     p = carry[0]
-    gain = xp.where(valid, xp.expm1(r * _LN2), zero)
+    gain = _gains(xp, r, valid)
     approx_sorted = xp.sum(p * xp.expand_dims(gain, axis=-2), axis=-1)  # P @ gain, per position
     discount = 1.0 / xp.log2(1.0 + pos)
     if k is not None:
