@@ -81,6 +81,11 @@ def kl_divergence(p: Array, q: Array, /, *, axis: int | tuple[int, ...] = -1,
 
 
 def _kl_divergence(a: Prepared, p: Array, q: Array, *, axis: int) -> Array:
+    return a.xp.sum(_kl_terms(a, p, q), axis=axis)
+
+
+def _kl_terms(a: Prepared, p: Array, q: Array) -> Array:
+    """``p * (log p - log q)`` elementwise, 0 where ``p == 0`` or masked."""
     xp = a.xp
     # log p - log q rather than log(p / q): no division by a zero q, no
     # overflow of p / q. Double where: where p == 0 the logs see 1 (finite
@@ -88,9 +93,7 @@ def _kl_divergence(a: Prepared, p: Array, q: Array, *, axis: int) -> Array:
     # already 0 there) lets XLA fuse the whole term into one loop.
     zero = p == 0 if a.where is None else (p == 0) | ~a.where  # a masked element counts as p == 0
     one = xp.ones_like(p)
-    terms = xp.where(zero, xp.zeros_like(p),
-                     p * (xp.log(xp.where(zero, one, p)) - xp.log(xp.where(zero, one, q))))
-    return xp.sum(terms, axis=axis)
+    return xp.where(zero, xp.zeros_like(p), p * (xp.log(xp.where(zero, one, p)) - xp.log(xp.where(zero, one, q))))
 
 
 @loss
@@ -231,14 +234,8 @@ def generalized_kl(p: Array, q: Array, /, *, axis: int | tuple[int, ...] = -1,
 
 
 def _generalized_kl(a: Prepared, p: Array, q: Array, *, axis: int) -> Array:
-    xp = a.xp
-    # kl_divergence's terms (log p - log q behind a double where, so p == 0
-    # gives 0 with finite gradients) plus the mass difference q - p.
-    zero = p == 0 if a.where is None else (p == 0) | ~a.where
-    one = xp.ones_like(p)
-    terms = xp.where(zero, xp.zeros_like(p),
-                     p * (xp.log(xp.where(zero, one, p)) - xp.log(xp.where(zero, one, q))))
-    return a.sum(terms + (q - p), axis=axis)
+    # kl_divergence's terms plus the mass difference q - p.
+    return a.sum(_kl_terms(a, p, q) + (q - p), axis=axis)
 
 
 def _gaussian_kl_terms(xp: Any, mu: Array, log_var: Array) -> Array:
