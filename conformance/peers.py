@@ -456,6 +456,21 @@ def _o_listnet(*, axis=-1, reduction="mean"):
     return f
 
 
+def _o_ranking_softmax(*, axis=-1, reduction="mean"):
+    """Relevance >= 0 only (no padding): optax 0.2.8 takes the labels as given,
+    lossapi normalises them by their sum (an all-zero list is 0 on both)."""
+    jnp = _jnp()
+    loss = _ox().ranking_softmax_loss
+    reduce_fn = {"mean": jnp.mean, "sum": jnp.sum, "none": None}[reduction]
+
+    def f(scores, relevance):
+        if axis not in (-1, scores.ndim - 1):
+            scores, relevance = jnp.moveaxis(scores, axis, -1), jnp.moveaxis(relevance, axis, -1)
+        total = jnp.sum(relevance, axis=-1, keepdims=True)
+        return loss(scores, relevance / jnp.where(total > 0, total, 1), reduce_fn=reduce_fn)
+    return f
+
+
 def _logit(p):
     jnp = _jnp()
     return jnp.log(p) - jnp.log1p(-p)
@@ -567,6 +582,7 @@ OPTAX: dict[str, Callable[..., Callable[..., Any]]] = {
     "jaccard": _o_jaccard,
     "tversky": _o_tversky,
     "listnet": _o_listnet,
+    "ranking_softmax": _o_ranking_softmax,
     "ctc": _o_ctc,
     "linear_cross_entropy": _o_linear_cross_entropy,
     "sparsemax_loss": _optax("sparsemax_loss"),
@@ -838,6 +854,11 @@ CHECKS: list[PeerCheck] = [
     PeerCheck("margin_ranking", "margin_ranking", [("s1", _normal((8,))), ("s2", _normal((8,))), ("y", ("pm1", (8,)))],
               {"margin": 0.2}, grad=(0, 1)),
     PeerCheck("listnet", "listnet", [("scores", _normal((4, 6))), ("relevance", ("uniform", (4, 6), 0.0, 3.0))],
+              libs=("optax",)),
+    PeerCheck("ranking_softmax", "ranking_softmax",
+              [("scores", _normal((4, 6))), ("relevance", ("uniform", (4, 6), 0.0, 3.0))], libs=("optax",)),
+    PeerCheck("ranking_softmax-axis0", "ranking_softmax",
+              [("scores", _normal((6, 3))), ("relevance", ("uniform", (6, 3), 0.0, 3.0))], {"axis": 0},
               libs=("optax",)),
     # --- sequence (values only: see _t_ctc; T >= 2S + 1, so every sample is feasible)
     PeerCheck("ctc", "ctc", [("log_probs", ("log_probs", (4, 12, 5))), ("labels", ("ctc_labels", (4, 5), 5)),
