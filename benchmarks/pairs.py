@@ -31,6 +31,8 @@ import numpy as np
 from conformance import backends as B
 from conformance import peers
 
+from . import compositions as C
+
 # Shapes per input family and size. "large" is the timed size of a full CPU
 # run and "gpu" of a full --device cuda run (16x larger: 4M-element inputs fit
 # in an H100's 50 MB L2 cache), "quick" replaces both under --quick, "small"
@@ -63,10 +65,32 @@ SHAPES: dict[str, dict[str, tuple[int, ...]]] = {
     # CTC (batch, frames, classes, labels): the issue's 32 x 500 x 64 with 100 labels.
     "ctc": {"tiny": (2, 12, 5, 4), "small": (4, 24, 8, 6), "quick": (8, 100, 32, 20), "large": (32, 500, 64, 100),
             "gpu": (32, 500, 64, 100)},
+    # sparsemax sorts every row: 2048 x 32000 logits take 15 s a call on 2 loaded cores; 4096 x 1000 = 4.1M.
+    "sparsemax": {"tiny": (4, 5), "small": (8, 10), "quick": (64, 100), "large": (4096, 1000), "gpu": (16384, 1000)},
+    # in-batch metric learning (N, D), labels with about 4 samples per class: an N x N similarity matrix.
+    "metric": {"tiny": (8, 5), "small": (16, 10), "quick": (256, 32), "large": (4096, 128), "gpu": (16384, 128)},
+    # margin softmax / proxies (N, D, C): an N x C cosine matrix (4096 x 4096).
+    "margin": {"tiny": (6, 5, 4), "small": (16, 10, 8), "quick": (256, 32, 128), "large": (4096, 128, 4096),
+               "gpu": (16384, 512, 16384)},
+    # Lovasz hinge: one sort per image (images, pixels): 16 x 65536.
+    "seg_sort": {"tiny": (3, 6), "small": (4, 16), "quick": (4, 4096), "large": (16, 65536), "gpu": (64, 262144)},
+    # class maps (N, C, pixels): Dice family 16 x 8 x 32768 = 4.2M; Lovasz-Softmax one sort per class.
+    "seg_classes": {"tiny": (2, 3, 6), "small": (4, 4, 10), "quick": (4, 4, 1024), "large": (16, 8, 32768),
+                    "gpu": (64, 16, 262144)},
+    "seg_classes_sort": {"tiny": (2, 3, 6), "small": (4, 4, 10), "quick": (4, 4, 1024), "large": (8, 8, 16384),
+                         "gpu": (32, 16, 262144)},
+    # pairwise ranking (lists, list_size): an n x n matrix per list, 4096 x 64 x 64 = 16.8M pairs.
+    "pairs": {"tiny": (4, 5), "small": (8, 10), "quick": (256, 32), "large": (4096, 64), "gpu": (65536, 64)},
+    # NeuralNDCG: up to 50 Sinkhorn rounds over the n x n matrices.
+    "nsort": {"tiny": (4, 5), "small": (8, 10), "quick": (64, 16), "large": (1024, 32), "gpu": (16384, 64)},
 }
 
-# Peer libraries and the array library lossapi runs on for each.
-ARRAY_LIB = {"torch": "torch", "optax": "jax", "sklearn": "numpy"}
+# Peer libraries and the array library lossapi runs on for each. A
+# "*-composition" peer is no library's kernel: a hand-written composition of
+# the framework's operations (benchmarks/compositions.py), for the losses no
+# installable library provides.
+ARRAY_LIB = {"torch": "torch", "optax": "jax", "sklearn": "numpy", "torch-composition": "torch",
+             "jax-composition": "jax"}
 
 
 class Mods:
@@ -295,6 +319,33 @@ def _ctc_inputs(rng, shape):
             rng.integers(max(2 * s + 1, t - t // 10), t + 1, n), rng.integers(s // 2, s + 1, n)]
 
 
+def _metric(rng, shape):
+    n, d = shape
+    return [rng.standard_normal(shape), rng.integers(0, max(2, n // 4), n)]
+
+
+def _margin(rng, shape, sub_centers=1):
+    n, d, c = shape
+    return [rng.standard_normal((n, d)), rng.standard_normal((c * sub_centers, d)), rng.integers(0, c, n)]
+
+
+def _margin_sub3(rng, shape):
+    return _margin(rng, shape, sub_centers=3)
+
+
+def _class_probs(rng, shape):
+    # Probabilities over axis 1 of (N, C, pixels) and integer labels (N, pixels).
+    n, c, p = shape
+    x = rng.standard_normal(shape)
+    e = np.exp(x - x.max(axis=1, keepdims=True))
+    return [e / e.sum(axis=1, keepdims=True), rng.integers(0, c, (n, p))]
+
+
+def _class_probs_onehot(rng, shape):
+    probs, labels = _class_probs(rng, shape)
+    return [probs, np.moveaxis(np.eye(shape[1])[labels], -1, 1)]
+
+
 def _after_log_softmax(lib, fn):
     """``fn(log_softmax(logits), *rest)``: both sides of a CTC pair take
     logits, so their gradients (with respect to the logits) compare; torch's
@@ -402,7 +453,26 @@ def _torch_pairs() -> list[Pair]:
              lambda m: _after_log_softmax("torch", peers.bind("torch", "ctc")),
              note="both sides take logits and apply log_softmax inside the timed call (gradients are compared "
                   "with respect to the logits); the peer transposes to torch's [T, N, C]"))
+    ls = dict(label_smoothing=LS)
+    add(Pair("binary_cross_entropy", T, f"F.binary_cross_entropy(p, t (1 - {LS}) + {LS} / 2)", "ew", _probs_binary,
+             lambda L: _p(L.binary_cross_entropy, **ls),
+             lambda m: C.smoothed(peers.bind("torch", "binary_cross_entropy"), LS), variant="label_smoothing",
+             note=SMOOTH_NOTE))
+    add(Pair("binary_cross_entropy_with_logits", T,
+             f"F.binary_cross_entropy_with_logits(x, t (1 - {LS}) + {LS} / 2)", "ew", _logits_binary,
+             lambda L: _p(L.binary_cross_entropy_with_logits, **ls),
+             lambda m: C.smoothed(peers.bind("torch", "binary_cross_entropy_with_logits"), LS),
+             variant="label_smoothing", note=SMOOTH_NOTE))
+    add(Pair("binary_focal", T, focal_label() + f" (alpha=0.25, gamma=2, mean) on t (1 - {LS}) + {LS} / 2", "ew",
+             _logits_binary, lambda L: _p(L.binary_focal, **FOCAL, **ls),
+             lambda m: C.smoothed(_tv_focal(m, **FOCAL), LS), variant="label_smoothing", note=SMOOTH_NOTE))
     return P
+
+
+# Keras's binary label smoothing (issue 14): no torch or optax binary loss has
+# it, so the peer smooths the target itself, inside its timed call.
+LS = 0.1
+SMOOTH_NOTE = "the peer smooths the target (Keras's t (1 - ls) + ls / 2) inside its timed call, as lossapi does"
 
 
 _L1 = peers.Distance("l1")
@@ -461,13 +531,26 @@ def _optax_pairs() -> list[Pair]:
              _peer(OPT, "sparsemax_loss")))
     add(Pair("perceptron", OPT, "mean(optax.perceptron_loss), targets in {-1, 1}", "ew", _signed,
              lambda L: L.perceptron, _peer(OPT, "perceptron")))
-    add(Pair("multiclass_sparsemax", OPT, "mean(optax.multiclass_sparsemax_loss)", "softmax", _logits_int,
+    add(Pair("multiclass_sparsemax", OPT, "mean(optax.multiclass_sparsemax_loss)", "sparsemax", _logits_int,
              lambda L: L.multiclass_sparsemax, _peer(OPT, "multiclass_sparsemax")))
     add(Pair("multiclass_perceptron", OPT, "mean(optax.multiclass_perceptron_loss)", "softmax", _logits_int,
              lambda L: L.multiclass_perceptron, _peer(OPT, "multiclass_perceptron")))
     add(Pair("generalized_kl", OPT, "mean(optax.generalized_kl_divergence(log(q), p))", "dist", _two_dists,
              lambda L: L.generalized_kl, _peer(OPT, "generalized_kl"), grad=(0, 1),
              note="the peer's log(q) is inside the timed call (lossapi takes q itself)"))
+    add(Pair("binary_cross_entropy_with_logits", OPT,
+             f"mean(optax.sigmoid_binary_cross_entropy(x, t (1 - {LS}) + {LS} / 2))", "ew", _logits_binary,
+             lambda L: _p(L.binary_cross_entropy_with_logits, label_smoothing=LS),
+             lambda m: C.smoothed(peers.bind(OPT, "binary_cross_entropy_with_logits"), LS),
+             variant="label_smoothing", note=SMOOTH_NOTE))
+    add(Pair("binary_focal", OPT, f"mean(optax.sigmoid_focal_loss(alpha=0.25, gamma=2)) on t (1 - {LS}) + {LS} / 2",
+             "ew", _logits_binary, lambda L: _p(L.binary_focal, **FOCAL, label_smoothing=LS),
+             lambda m: C.smoothed(peers.bind(OPT, "binary_focal", **FOCAL), LS), variant="label_smoothing",
+             note=SMOOTH_NOTE))
+    add(Pair("ranking_softmax", OPT, "optax.ranking_softmax_loss(scores, relevance / sum(relevance), reduce_fn=mean)",
+             "lists", _relevance, lambda L: L.ranking_softmax, _peer(OPT, "ranking_softmax"),
+             note="optax 0.2.8 uses the labels as given: the peer divides them by their sum inside its call "
+                  "(lossapi normalises them inside its own)"))
     add(Pair("listnet", OPT, "optax.ranking_softmax_loss(scores, softmax(relevance), reduce_fn=mean)", "lists",
              _relevance, lambda L: L.listnet, _peer(OPT, "listnet"),
              note="optax uses the labels as the target distribution as given: the peer computes "
@@ -612,8 +695,89 @@ def _hinge_multi(m):
     return f
 
 
+def _comp(fn, **kw):
+    """A composition peer from benchmarks/compositions.py, bound once."""
+    return lambda m: fn(m, **kw)
+
+
+def _composition_pairs() -> list[Pair]:
+    """Issue 14's losses that no installable library provides, against a
+    hand-written torch composition of the named source (PML, Berman's Lovasz
+    code, MONAI, Rax, allRank, TF-Ranking, the GCE and ASL papers' code)."""
+    T = "torch-composition"
+    P = []
+    add = P.append
+    add(Pair("supcon", T, "PML SupConLoss (L_out), temperature=0.1", "metric", _metric, lambda L: L.supcon,
+             _comp(C.supcon)))
+    add(Pair("arcface", T, "insightface/PML ArcFace: F.cross_entropy(64 (cos with cos(theta_y + 0.5))), "
+             "cos(theta + m) = cos cos m - sqrt(1 - cos^2) sin m", "margin", _margin, lambda L: L.arcface,
+             _comp(C.arcface), grad=(0, 1)))
+    add(Pair("arcface", T, "sub-center ArcFace (K=3): max over each class's sub-centres, then as arcface", "margin",
+             _margin_sub3, lambda L: _p(L.arcface, sub_centers=3), _comp(C.arcface, sub_centers=3), grad=(0, 1),
+             variant="sub_centers"))
+    add(Pair("cosface", T, "PML CosFaceLoss: F.cross_entropy(64 (cos with cos_y - 0.35))", "margin", _margin,
+             lambda L: L.cosface, _comp(C.cosface), grad=(0, 1)))
+    add(Pair("multi_similarity", T, "PML MultiSimilarityMiner + MultiSimilarityLoss (alpha=2, beta=50, base=0.5, "
+             "epsilon=0.1)", "metric", _metric, lambda L: L.multi_similarity, _comp(C.multi_similarity)))
+    add(Pair("proxy_anchor", T, "PML ProxyAnchorLoss (alpha=32, margin=0.1)", "margin", _margin,
+             lambda L: L.proxy_anchor, _comp(C.proxy_anchor), grad=(0, 1)))
+    add(Pair("lovasz_hinge", T, "Berman's lovasz_hinge(per_image=True), one batched sort", "seg_sort", _seg,
+             lambda L: L.lovasz_hinge, _comp(C.lovasz_hinge)))
+    add(Pair("lovasz_softmax", T, "Berman's lovasz_softmax(classes='present'), one batched sort over the classes",
+             "seg_classes_sort", _class_probs, lambda L: L.lovasz_softmax, _comp(C.lovasz_softmax)))
+    add(Pair("generalized_dice", T, "MONAI GeneralizedDiceLoss (square weights, smooth 1e-6)", "seg_classes",
+             _class_probs_onehot, lambda L: L.generalized_dice, _comp(C.generalized_dice)))
+    nb = dict(axis=2, include_background=False, class_axis=1)
+    add(Pair("dice", T, "MONAI DiceLoss(include_background=False), smooth 1e-6", "seg_classes", _class_probs_onehot,
+             lambda L: _p(L.dice, **nb), _comp(C.overlap_no_background, kind="dice"), variant="no_background"))
+    add(Pair("jaccard", T, "MONAI DiceLoss(jaccard=True, include_background=False), smooth 1e-6", "seg_classes",
+             _class_probs_onehot, lambda L: _p(L.jaccard, **nb), _comp(C.overlap_no_background, kind="jaccard"),
+             variant="no_background"))
+    add(Pair("tversky", T, "MONAI TverskyLoss(alpha=0.3, beta=0.7, include_background=False), smooth 1e-6",
+             "seg_classes", _class_probs_onehot, lambda L: _p(L.tversky, alpha=0.3, beta=0.7, **nb),
+             _comp(C.overlap_no_background, kind="tversky", alpha=0.3, beta=0.7), variant="no_background"))
+    for kind, margin in (("hinge", 1.0), ("logistic", 0.0), ("soft_zero_one", 0.0)):
+        add(Pair(f"pairwise_{kind}", T, f"Rax pairwise_{kind}_loss (margin={margin:g}), mean per list", "pairs",
+                 _relevance, lambda L, k=kind: getattr(L, f"pairwise_{k}"),
+                 _comp(C.pairwise, kind=kind, margin=margin)))
+    J = "jax-composition"
+    add(Pair("supcon", J, "PML SupConLoss (L_out) in jax.numpy", "metric", _metric, lambda L: L.supcon,
+             _comp(C.jax_supcon)))
+    add(Pair("arcface", J, "insightface/PML ArcFace in jax.numpy, optax's integer-label cross-entropy", "margin",
+             _margin, lambda L: L.arcface, _comp(C.jax_arcface), grad=(0, 1)))
+    add(Pair("lovasz_hinge", J, "Berman's lovasz_hinge(per_image=True) in jax.numpy, one batched argsort",
+             "seg_sort", _seg, lambda L: L.lovasz_hinge, _comp(C.jax_lovasz_hinge)))
+    add(Pair("generalized_dice", J, "MONAI GeneralizedDiceLoss (square weights) in jax.numpy", "seg_classes",
+             _class_probs_onehot, lambda L: L.generalized_dice, _comp(C.jax_generalized_dice)))
+    add(Pair("dice", J, "MONAI DiceLoss(include_background=False) in jax.numpy", "seg_classes",
+             _class_probs_onehot, lambda L: _p(L.dice, **nb), _comp(C.jax_dice_no_background),
+             variant="no_background"))
+    add(Pair("approx_mrr", J, "TF-Ranking ApproxMRRLoss in jax.numpy", "pairs", _relevance,
+             lambda L: L.approx_mrr, _comp(C.jax_approx_mrr)))
+    add(Pair("generalized_cross_entropy", J, "GCE reference code in jax.numpy", "softmax", _logits_int,
+             lambda L: L.generalized_cross_entropy, _comp(C.jax_generalized_cross_entropy)))
+    add(Pair("asymmetric", J, "ASL reference code AsymmetricLoss in jax.numpy, / N", "ew", _logits_binary,
+             lambda L: L.asymmetric, _comp(C.jax_asymmetric)))
+    for kind, margin in (("hinge", 1.0), ("logistic", 0.0), ("soft_zero_one", 0.0)):
+        add(Pair(f"pairwise_{kind}", J, f"Rax pairwise_{kind}_loss (margin={margin:g}) in "
+                 "jax.numpy, mean per list", "pairs", _relevance, lambda L, k=kind: getattr(L, f"pairwise_{k}"),
+                 _comp(C.jax_pairwise, kind=kind, margin=margin)))
+    add(Pair("lambda_loss", T, "allRank lambdaLoss (ndcgLoss2_scheme, sum) / lists", "pairs", _relevance,
+             lambda L: L.lambda_loss, _comp(C.lambda_loss)))
+    add(Pair("approx_mrr", T, "TF-Ranking ApproxMRRLoss (temperature 1)", "pairs", _relevance,
+             lambda L: L.approx_mrr, _comp(C.approx_mrr)))
+    add(Pair("neural_ndcg", T, "allRank neuralNDCG (NeuralSort + Sinkhorn, 1 - NDCG)", "nsort", _relevance,
+             lambda L: L.neural_ndcg, _comp(C.neural_ndcg),
+             note="allRank stops the Sinkhorn rounds when the whole batch has converged, lossapi per list"))
+    add(Pair("generalized_cross_entropy", T, "GCE reference code: (1 - softmax(x)[y]**0.7) / 0.7", "softmax",
+             _logits_int, lambda L: L.generalized_cross_entropy, _comp(C.generalized_cross_entropy)))
+    add(Pair("asymmetric", T, "ASL reference code AsymmetricLoss (gamma_neg=4, gamma_pos=1, clip=0.05) / N", "ew",
+             _logits_binary, lambda L: L.asymmetric, _comp(C.asymmetric)))
+    return P
+
+
 def all_pairs() -> list[Pair]:
-    return _torch_pairs() + _optax_pairs() + _sk_pairs()
+    return _torch_pairs() + _optax_pairs() + _sk_pairs() + _composition_pairs()
 
 
 def select(pairs: Sequence[Pair], only: str | None) -> list[Pair]:

@@ -43,6 +43,7 @@ GOAL_SKLEARN = 0.50
 GOAL_OVERHEAD_US = 5.0
 GOAL_MEMORY = 1.10
 MEMORY_SLACK = {"rss": 256 * 1024, "xla": 4096, "tracemalloc": 4096, "cuda": 4096}
+TORCH_CPU_MEM = ("torch", "torch-composition")  # rows whose CPU memory the torch worker measures
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -57,6 +58,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "1 is steadier on a loaded machine")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurements")
     p.add_argument("--no-plot", action="store_true", help="skip the PNG")
+    p.add_argument("--stem", default=None,
+                   help="output file name without extension (default: <device>[-quick][-only])")
     p.add_argument("--merge", nargs="+", metavar="JSON", default=None,
                    help="instead of running, merge result files (later files win for the same row) and write "
                         "<out>/<device>.{md,json,png}; e.g. a GPU run split over two jobs")
@@ -67,7 +70,7 @@ def goal_of(lib: str, size: str, mode: str) -> tuple[str, float] | None:
     """(metric, bound) that a row is held to, or None (reported only)."""
     if lib == "sklearn":
         return ("ratio", GOAL_SKLEARN)
-    if lib in ("torch", "optax") and size != "small":
+    if lib in ("torch", "optax", "torch-composition", "jax-composition") and size != "small":
         return ("ratio", GOAL_RATIO)
     if lib == "torch" and size == "small" and mode == "fwd":
         return ("overhead_us", GOAL_OVERHEAD_US)
@@ -235,7 +238,7 @@ class Runner:
             row["mem_status"] = _mem_status(row)
 
     def memory_torch_cpu(self) -> None:
-        todo = sorted({r["pair"] for r in self.rows if r["lib"] == "torch" and r["size"] != "small"})
+        todo = sorted({r["pair"] for r in self.rows if r["lib"] in TORCH_CPU_MEM and r["size"] != "small"})
         if not todo:
             return
         print(f"\npeak memory of torch CPU calls ({len(todo)} pairs) in a worker process ...", flush=True)
@@ -251,7 +254,7 @@ class Runner:
         res = json.loads(proc.stdout.strip().splitlines()[-1])
         for row in self.rows:
             m = res.get(row["pair"], {}).get(row["mode"])
-            if row["lib"] == "torch" and row["size"] != "small" and m:
+            if row["lib"] in TORCH_CPU_MEM and row["size"] != "small" and m:
                 row.update(mem_ours=m["ours"], mem_peer=m["peer"], mem_method="rss")
                 self._finish_mem(row)
                 if "error" in m:
@@ -308,13 +311,14 @@ class Runner:
         return 1 if bad else 0
 
     def write(self, final: bool) -> tuple[dict[str, Any], Path, str]:
-        stem = self.args.device + ("-quick" if self.quick else "") + ("-only" if self.args.only else "")
+        stem = self.args.stem or (self.args.device + ("-quick" if self.quick else "") +
+                                  ("-only" if self.args.only else ""))
         out = Path(self.args.out)
         out.mkdir(parents=True, exist_ok=True)
         data = {
             "machine": self.machine,
             "settings": {"device": self.device, "quick": self.quick, "only": self.args.only, "reps": self.args.reps,
-                         "threads": self.args.threads,
+                         "threads": self.args.threads, "stem": stem,
                          "goals": {"ratio": GOAL_RATIO, "sklearn_ratio": GOAL_SKLEARN,
                                    "overhead_us": GOAL_OVERHEAD_US, "memory": GOAL_MEMORY},
                          "memory_slack_bytes": MEMORY_SLACK},
@@ -392,6 +396,7 @@ def merge(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = base["settings"]["device"]
+    base["settings"]["stem"] = stem
     (out / f"{stem}.json").write_text(json.dumps(base, indent=1, default=_json_default) + "\n")
     (out / f"{stem}.md").write_text(report.markdown(base))
     if not args.no_plot:

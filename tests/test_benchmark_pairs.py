@@ -11,7 +11,8 @@ import pytest
 pairs = pytest.importorskip("benchmarks.pairs")  # the repository root is on sys.path (conftest.py)
 pytest.importorskip("numpy")
 
-NEEDS = {"torch": ("torch",), "optax": ("jax", "optax"), "sklearn": ("sklearn",)}
+NEEDS = {"torch": ("torch",), "optax": ("jax", "optax"), "sklearn": ("sklearn",), "torch-composition": ("torch",),
+         "jax-composition": ("jax",)}
 ALL = pairs.all_pairs()
 
 
