@@ -10,6 +10,7 @@ behaviour may change without notice.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import torch
@@ -36,11 +37,50 @@ def abs(xp, x):
     return torch.abs(x)
 
 
+def _refuse_split_classes(x, axis, parallel_ok=False):
+    """Raise if ``x`` is a ``DTensor`` sharded along ``axis`` (the classes
+    of a softmax). DTensor would all-gather every rank's logits to run the
+    softmax (measured with ``CommDebugMode``): a silent copy of the whole
+    array on each rank, which sharding the classes is meant to avoid. torch
+    computes a class-sharded cross-entropy without it only in
+    ``F.cross_entropy`` under ``loss_parallel()``: ``parallel_ok`` marks that
+    call, which is let through inside the context. A plain tensor costs one
+    type comparison here."""
+    if type(x) is torch.Tensor:
+        return
+    import sys
+
+    dtensor = sys.modules.get("torch.distributed.tensor")
+    if dtensor is None or not isinstance(x, dtensor.DTensor):
+        return
+    axes = {a % x.ndim for a in (axis if isinstance(axis, tuple) else (axis,))}
+    if any(isinstance(p, dtensor.Shard) and p.dim % x.ndim in axes for p in x.placements):
+        if parallel_ok and _in_loss_parallel(dtensor):
+            return
+        from .._core.validate import BadValue
+
+        raise BadValue(
+            f"the classes (axis {axis}) of a torch DTensor are sharded (placements {tuple(x.placements)}); "
+            "lossapi's softmax would all-gather them on every rank. Shard the batch axis instead, or call "
+            "cross_entropy with integer labels and no z_loss, softcap or where= inside "
+            "torch.distributed.tensor.parallel.loss_parallel() (torch's class-parallel kernel)")
+
+
+def _in_loss_parallel(dtensor):
+    """Whether ``loss_parallel()`` is active. torch has no public query: the
+    context installs DTensor op handlers for the class-parallel log-softmax,
+    which this looks for (absent attributes: False, so the call is refused)."""
+    handlers = getattr(getattr(dtensor.DTensor, "_op_dispatcher", None), "_custom_op_handlers", None) or {}
+    return torch.ops.aten._log_softmax.default in handlers
+
+
 def logsumexp(xp, x, axis=-1, keepdims=False):
+    _refuse_split_classes(x, axis)
     return torch.logsumexp(x, dim=axis, keepdim=keepdims)
 
 
 def log_softmax(xp, x, axis=-1):
+    _refuse_split_classes(x, axis)
     return torch.log_softmax(x, dim=axis)
 
 
@@ -51,7 +91,19 @@ def softplus(xp, x):
 
 
 def log_sigmoid(xp, x):
+    if type(x) is not torch.Tensor and not _is_plain_like(x):
+        # DTensor (torch 2.13) has no sharding rule for log_sigmoid's
+        # backward; -softplus(-x) has one and the same value and gradient.
+        return -F.softplus(-x)
     return F.logsigmoid(x)
+
+
+def _is_plain_like(x):
+    """True for a tensor other than a ``DTensor`` (a Parameter, a subclass)."""
+    import sys
+
+    dtensor = sys.modules.get("torch.distributed.tensor")
+    return dtensor is None or not isinstance(x, dtensor.DTensor)
 
 
 def sigmoid(xp, x):
@@ -231,6 +283,7 @@ def _long(labels):
 
 
 def cross_entropy(logits, target, reduction, axis, weight, ignore_index, label_smoothing):
+    _refuse_split_classes(logits, axis, parallel_ok=not target.is_floating_point())
     if target.is_floating_point():  # probabilities: torch's own branch of the same composition
         target, ignore_index = _classes_at_1(target, axis), -100
     else:
@@ -241,6 +294,7 @@ def cross_entropy(logits, target, reduction, axis, weight, ignore_index, label_s
 
 
 def nll(log_probs, labels, reduction, axis, weight, ignore_index):
+    _refuse_split_classes(log_probs, axis)
     return F.nll_loss(_classes_at_1(log_probs, axis), _long(labels), weight,
                       ignore_index=_NO_IGNORE if ignore_index is None else ignore_index, reduction=reduction)
 
@@ -677,6 +731,28 @@ KERNELS = {
     # sequence
     "ctc": Kernel(ctc, ("blank", "zero_infinity"), when=lambda a, o: a.arrays[0].numel() > 0),  # ATen: not empty
 }
+
+
+
+def _plain_only(when):
+    # The generic composition for DTensor inputs: with reduction="mean",
+    # torch 2.13's DTensor gives these ATen losses' backwards a gradient
+    # multiplied by the number of shards (mse_loss, huber_loss,
+    # smooth_l1_loss, binary_cross_entropy; Shard(0) over two gloo ranks:
+    # exactly 2x), silently. The generic elementwise ops and sums shard
+    # correctly (tests/distributed/test_torch.py). The other rows' kernels
+    # gave DTensor the single-process gradients where tried there.
+    def applies(a, o):
+        for x in a.arrays:
+            if x is not None and type(x) is not torch.Tensor and not _is_plain_like(x):
+                return False
+        return when is None or when(a, o)
+    return applies
+
+
+_WRONG_DTENSOR_MEAN_GRAD = ("mse", "huber", "smooth_l1", "binary_cross_entropy")
+KERNELS.update({name: dataclasses.replace(KERNELS[name], when=_plain_only(KERNELS[name].when))
+                for name in _WRONG_DTENSOR_MEAN_GRAD})
 
 # Call plans (lossapi._core.loss) for tensors, for the losses with a row
 # above; never while torch.compile traces, which must see every check.
