@@ -31,6 +31,7 @@ from typing import Any, Literal
 
 from ._core import numerics
 from ._core import validate as v
+from ._core.blocks import blocks, from_front, to_front
 from ._core.loss import loss
 from ._core.prepare import Prepared, masks, prepare
 from ._core.reduce import Mean
@@ -427,34 +428,42 @@ def _batch_hard_blocks(a: Prepared, e: Array, *, labels: Array, margin: float, p
                        keep: Array | None, chunk: int) -> Mean:
     """batch_hard mining ``chunk`` anchors at a time, on distances without
     gradient (the unchunked path's formula, so the same choices), then the
-    hinge on the selected pairs' distances, computed from gathered rows."""
+    hinge on the selected pairs' distances, computed from gathered rows. The
+    blocks run in the backend's loop (:func:`_core.blocks.blocks`), which
+    keeps only the picks ``[..., N]`` between blocks."""
     ops, xp = a.ops, a.xp
     n = e.shape[-2]
     c = ops.stop_gradient(e)
     sq = xp.sum(c * c, axis=-1)
-    picks_p, picks_n, valid = [], [], []
-    for lo in range(0, n, chunk):
-        hi = min(lo + chunk, n)
-        cb = c[..., lo:hi, :]
-        i, j = xp.arange(lo, hi, device=a.device)[:, None], xp.arange(n, device=a.device)[None, :]
+    anchors = _Anchors(a, c, sq, labels, keep)
+    idx = xp.arange(1, device=a.device).dtype  # the default integer dtype, argmax's
+
+    def block(lo: Any, size: int, carry: tuple) -> tuple:
+        cb, sqb, lb, kb = anchors.rows(lo, size)
+        i, j = lo + xp.arange(size, device=a.device)[:, None], xp.arange(n, device=a.device)[None, :]
         if p == 2.0:
-            d2 = sq[..., lo:hi, None] + sq[..., None, :] - 2.0 * ops.matmul(cb, xp.matrix_transpose(c))
+            d2 = sqb[..., :, None] + sq[..., None, :] - 2.0 * ops.matmul(cb, xp.matrix_transpose(c))
             d2 = xp.where((i == j) | (d2 <= 0), xp.zeros_like(d2), d2)
             d = d2 if squared else numerics.sqrt_or_zero(ops, d2)
         else:
             d = numerics.pnorm(ops, cb[..., :, None, :] - c[..., None, :, :], p)
             d = d * d if squared else d
-        same = labels[..., lo:hi, None] == labels[..., None, :]
+        same = lb[..., :, None] == labels[..., None, :]
         pos, neg = same & (i != j), ~same
         if keep is not None:
-            both = keep[..., lo:hi, None] & keep[..., None, :]
+            both = kb[..., :, None] & keep[..., None, :]
             pos, neg = pos & both, neg & both
-        picks_p.append(xp.argmax(xp.where(pos, d, xp.full_like(d, -1.0)), axis=-1))
-        picks_n.append(xp.argmin(xp.where(neg, d, xp.full_like(d, xp.finfo(d.dtype).max)), axis=-1))
-        valid.append(xp.any(pos, axis=-1) & xp.any(neg, axis=-1))
+        picks = (xp.argmax(xp.where(pos, d, xp.full_like(d, -1.0)), axis=-1),
+                 xp.argmin(xp.where(neg, d, xp.full_like(d, xp.finfo(d.dtype).max)), axis=-1),
+                 xp.any(pos, axis=-1) & xp.any(neg, axis=-1))
+        return tuple(anchors.add(buf, lo, xp.astype(x, idx)) for buf, x in zip(carry, picks))
 
-    def dist(idx: Array) -> Array:
-        other = ops.take_along_axis(e, xp.broadcast_to(idx[..., None], tuple(e.shape)), axis=-2)
+    # three buffers (add_rows accumulates in place on NumPy and torch)
+    bufs = tuple(xp.zeros((n, *e.shape[:-2]), dtype=idx, device=a.device) for _ in range(3))
+    pick_p, pick_n, ok = (anchors.back(x) for x in blocks(ops, n, chunk, block, bufs))
+
+    def dist(pick: Array) -> Array:
+        other = ops.take_along_axis(e, xp.broadcast_to(pick[..., None], tuple(e.shape)), axis=-2)
         r = e - other
         if p == 2.0:
             d2 = xp.sum(r * r, axis=-1)
@@ -462,9 +471,8 @@ def _batch_hard_blocks(a: Prepared, e: Array, *, labels: Array, margin: float, p
         d = numerics.pnorm(ops, r, p)
         return d * d if squared else d
 
-    ok = xp.concat(valid, axis=-1)
-    hinge = numerics.hinge(ops, dist(xp.concat(picks_p, axis=-1)) - dist(xp.concat(picks_n, axis=-1)) + margin,
-                           at_kink="zero")
+    ok = ok != 0
+    hinge = numerics.hinge(ops, dist(pick_p) - dist(pick_n) + margin, at_kink="zero")
     return _masked_mean(xp.where(ok, hinge, xp.zeros_like(hinge)), ok, xp)
 
 
@@ -878,17 +886,8 @@ def _supcon(a: Prepared, e: Array, *, labels: Array, temperature: Any, keep: Arr
     ops, xp = a.ops, a.xp
     u = _unit(ops, e)
     if chunk is not None:
-        n = e.shape[-2]
-        has = []
-        for lo in range(0, n, chunk):  # which anchors have a positive, block by block (booleans only)
-            hi = min(lo + chunk, n)
-            i, j = xp.arange(lo, hi, device=a.device)[:, None], xp.arange(n, device=a.device)[None, :]
-            pos = (i != j) & (labels[..., lo:hi, None] == labels[..., None, :])
-            if keep is not None:
-                pos = pos & keep[..., lo:hi, None] & keep[..., None, :]
-            has.append(xp.any(pos, axis=-1))
         loss = _Blocks(a, chunk, pairs=False)(_scaled(a, u, temperature), labels, keep)
-        return _masked_mean(loss, xp.concat(has, axis=-1), xp)
+        return _masked_mean(loss, _has_positive(a, labels, keep, chunk), xp)
     s = _gram(ops, u) / temperature
     others = ~_eye(a, e.shape[-2])
     if keep is not None:
@@ -939,10 +938,12 @@ def _margin_ce(a: Prepared, cos: Array, labels: Array, target: Callable[[Array],
     """Cross-entropy of ``scale * cos`` with the label's cosine replaced by
     ``target(cos_y)``."""
     ops, xp = a.ops, a.xp
-    onehot = labels[..., None] == xp.arange(cos.shape[-1], device=a.device)
-    t = target(xp.sum(xp.where(onehot, cos, xp.zeros_like(cos)), axis=-1))
-    logits = xp.where(onehot, t[..., None], cos) * scale
-    return ops.logsumexp(logits, axis=-1) - scale * t
+    y = labels[..., None]
+    t = target(_take_last(ops, cos, y))  # a gather, not a masked sum over the classes
+    logits = xp.where(y == xp.arange(cos.shape[-1], device=a.device), t[..., None], cos) * scale
+    # -log_softmax at the label (= logsumexp - scale * t): one fused kernel in
+    # torch, where logsumexp is several passes over [..., C] (about 2x slower).
+    return -_take_last(ops, ops.log_softmax(logits, axis=-1), y)
 
 
 @loss
@@ -1236,6 +1237,52 @@ def _chunk_size(chunk_size: Any) -> int | None:
     return chunk_size
 
 
+class _Anchors:
+    """Per-anchor arrays (``[..., N, D]`` rows, ``[..., N]`` values) sliced
+    ``size`` anchors at a time from a possibly traced ``lo``: each is held with
+    its anchor axis first, where the backend's ``rows`` / ``add_rows``
+    primitives slice (a view on torch; no copy without leading axes)."""
+
+    def __init__(self, a: Prepared, rows: Any, *values: Any):
+        self.ops, self.xp = a.ops, a.xp
+        self.axes = (-2, *(-1 for _ in values))
+        self.front = tuple(None if x is None else to_front(a.xp, x, ax) for x, ax in zip((rows, *values), self.axes))
+
+    def rows(self, lo: Any, size: int) -> tuple[Any, ...]:
+        """The block's rows ``[..., size, D]``, then each value ``[..., size]``
+        (None for None)."""
+        ops, xp = self.ops, self.xp
+        return tuple(None if x is None else from_front(xp, ops.rows(x, lo, size), ax)
+                     for x, ax in zip(self.front, self.axes))
+
+    def add(self, buf: Array, lo: Any, x: Array, axis: int = -1) -> Array:
+        """``buf`` (anchor axis first) with a block's ``x`` added at ``lo``."""
+        return self.ops.add_rows(buf, lo, to_front(self.xp, x, axis))
+
+    def back(self, buf: Array, axis: int = -1) -> Array:
+        return from_front(self.xp, buf, axis)
+
+
+def _has_positive(a: Prepared, labels: Array, keep: Any, chunk: int) -> Array:
+    """``[..., N]``: which anchors have a positive (another kept sample with
+    their label), ``chunk`` anchors at a time (booleans only)."""
+    xp = a.xp
+    n = labels.shape[-1]
+    anchors = _Anchors(a, None, labels, keep)
+    idx = xp.arange(1, device=a.device).dtype
+
+    def block(lo: Any, size: int, acc: Array) -> Array:
+        _, lb, kb = anchors.rows(lo, size)
+        i, j = lo + xp.arange(size, device=a.device)[:, None], xp.arange(n, device=a.device)[None, :]
+        pos = (i != j) & (lb[..., :, None] == labels[..., None, :])
+        if keep is not None:
+            pos = pos & kb[..., :, None] & keep[..., None, :]
+        return anchors.add(acc, lo, xp.astype(xp.any(pos, axis=-1), idx))
+
+    acc = blocks(a.ops, n, chunk, block, xp.zeros((n, *labels.shape[:-1]), dtype=idx, device=a.device))
+    return anchors.back(acc) != 0
+
+
 class _Blocks:
     """The softmax contrastive core of :func:`supcon` and :func:`nt_xent`,
     ``chunk`` anchors at a time (pml#547).
@@ -1247,39 +1294,45 @@ class _Blocks:
     a time: the forward keeps no block, and the backward (the backend's
     ``custom_vjp``) recomputes each block and turns it into
     ``G = g (softmax_{A(i)}(s_i) - P_i / |P(i)|)``, then
-    ``dw = G w + G^T w`` accumulated block by block. Peak memory is
-    O(M * chunk + M * D) in the forward and the backward. The blocks are a
-    Python loop over static slices (under ``jax.jit`` it is unrolled)."""
+    ``dw = G w + G^T w`` accumulated block by block. The blocks run in the
+    backend's loop (:func:`_core.blocks.blocks`: ``lax.fori_loop`` on JAX),
+    so peak memory is O(M * chunk + M * D) in the forward and the backward,
+    compiled or not."""
 
     def __init__(self, a: Prepared, chunk: int, pairs: bool):
-        self.ops, self.chunk, self.pairs, self.device = a.ops, chunk, pairs, a.device
+        self.a, self.ops, self.chunk, self.pairs, self.device = a, a.ops, chunk, pairs, a.device
 
-    def _block(self, w: Array, lo: int, hi: int, labels: Any, keep: Any) -> tuple[Any, ...]:
+    def _block(self, w: Array, labels: Any, keep: Any, anchors: _Anchors, lo: Any, size: int) -> tuple[Any, ...]:
         ops, xp = self.ops, self.ops.xp
         m = w.shape[-2]
-        s = ops.matmul(w[..., lo:hi, :], xp.matrix_transpose(w))  # [..., b, M]
-        i = xp.arange(lo, hi, device=self.device)[:, None]
+        wb, lb, kb, gb = anchors.rows(lo, size)
+        s = ops.matmul(wb, xp.matrix_transpose(w))  # [..., b, M]
+        i = lo + xp.arange(size, device=self.device)[:, None]
         j = xp.arange(m, device=self.device)[None, :]
         others = i != j
         if keep is not None:
-            others = others & keep[..., lo:hi, None] & keep[..., None, :]
+            others = others & kb[..., :, None] & keep[..., None, :]
         if self.pairs:  # nt_xent: the other view of the same sample
             pos = others & (j == (i + m // 2) % m)
         else:
-            pos = others & (labels[..., lo:hi, None] == labels[..., None, :])
+            pos = others & (lb[..., :, None] == labels[..., None, :])
         lse, _ = numerics.masked_logsumexp(ops, s, others, axis=-1)
         npos = xp.sum(xp.astype(pos, s.dtype), axis=-1)
         has = npos > 0
-        p = xp.where(pos, xp.ones_like(s), xp.zeros_like(s)) / xp.where(has, npos, xp.ones_like(npos))[..., None]
-        loss = xp.where(has, lse - xp.sum(p * s, axis=-1), xp.zeros_like(lse))
-        return s, others, p, has, lse, loss
-
-    def _spans(self, m: int) -> list[tuple[int, int]]:
-        return [(lo, min(lo + self.chunk, m)) for lo in range(0, m, self.chunk)]
+        npos = xp.where(has, npos, xp.ones_like(npos))
+        # the unchunked path's form: the masked sum never sees a non-positive
+        loss = xp.where(has, lse - xp.sum(xp.where(pos, s, xp.zeros_like(s)), axis=-1) / npos, xp.zeros_like(lse))
+        return wb, gb, s, others, pos, npos, has, lse, loss
 
     def primal(self, w: Array, labels: Any, keep: Any) -> Array:
-        parts = [self._block(w, lo, hi, labels, keep)[-1] for lo, hi in self._spans(w.shape[-2])]
-        return self.ops.xp.concat(parts, axis=-1)
+        xp, m = self.ops.xp, w.shape[-2]
+        anchors = _Anchors(self.a, w, labels, keep, None)
+
+        def block(lo: Any, size: int, out: Array) -> Array:
+            return anchors.add(out, lo, self._block(w, labels, keep, anchors, lo, size)[-1])
+
+        out = xp.zeros((m, *w.shape[:-2]), dtype=w.dtype, device=self.device)
+        return anchors.back(blocks(self.ops, m, self.chunk, block, out))
 
     def fwd(self, w: Array, labels: Any, keep: Any) -> tuple[Array, tuple]:
         return self.primal(w, labels, keep), ()
@@ -1288,14 +1341,19 @@ class _Blocks:
         ops, xp = self.ops, self.ops.xp
         w, labels, keep = args
         g = g if g.dtype == w.dtype else xp.astype(g, w.dtype)
-        cols, rows = xp.zeros_like(w), []
-        for lo, hi in self._spans(w.shape[-2]):
-            s, others, p, has, lse, _ = self._block(w, lo, hi, labels, keep)
+        anchors = _Anchors(self.a, w, labels, keep, g)
+
+        def block(lo: Any, size: int, carry: tuple) -> tuple:
+            cols, rows = carry
+            wb, gb, s, others, pos, npos, has, lse, _ = self._block(w, labels, keep, anchors, lo, size)
             soft = xp.where(others, xp.exp(s - lse[..., None]), xp.zeros_like(s))
-            grad = xp.where(has[..., None], g[..., lo:hi, None] * (soft - p), xp.zeros_like(s))
-            rows.append(ops.matmul(grad, w))
-            cols = cols + ops.matmul(xp.matrix_transpose(grad), w[..., lo:hi, :])
-        return (cols + xp.concat(rows, axis=-2),)
+            soft = xp.where(pos, soft - 1.0 / npos[..., None], soft)  # softmax - P_i / |P(i)|
+            grad = xp.where(has[..., None], gb[..., :, None] * soft, xp.zeros_like(s))
+            return cols + ops.matmul(xp.matrix_transpose(grad), wb), anchors.add(rows, lo, ops.matmul(grad, w), -2)
+
+        rows = xp.zeros((w.shape[-2], *w.shape[:-2], w.shape[-1]), dtype=w.dtype, device=self.device)
+        cols, rows = blocks(ops, w.shape[-2], self.chunk, block, (xp.zeros_like(w), rows))
+        return (cols + anchors.back(rows, -2),)
 
     def __call__(self, w: Array, labels: Any, keep: Any) -> Array:
         return self.ops.custom_vjp(self.primal, self.fwd, self.bwd, (w, labels, keep), 1)

@@ -47,6 +47,7 @@ from typing import Any, NamedTuple
 
 from ._core import numerics
 from ._core import validate as v
+from ._core.blocks import blocks as _blocks
 from ._core.loss import _array_options, current, loss
 from ._core.prepare import Prepared, backend, compute_dtype, device, float_array
 from ._core.types import Array, Reduction
@@ -513,19 +514,6 @@ class _Kept:
     def __init__(self, tiles: Any, tops: Any):
         self.tiles, self.tops = tiles, tops
         self.last: tuple[Any, Any] = (None, None)
-
-
-def _blocks(ops: Any, n: int, size: int, body: Any, carry: Any) -> Any:
-    """``carry = body(lo, size, carry)`` for the blocks of ``size`` rows that
-    cover ``0:n``: the full blocks in the backend's loop (``ops.loop``: a
-    Python loop, ``lax.fori_loop`` on JAX, where ``lo`` is traced and the
-    rows are dynamic slices), then the remainder."""
-    full, rest = divmod(n, size)
-    if full == 1:
-        carry = body(0, size, carry)
-    elif full > 1:
-        carry = ops.loop(full, lambda i, c: body(i * size, size, c), carry)
-    return carry if rest == 0 else body(full * size, rest, carry)
 
 
 def _capped(xp: Any, r: Any, cap: Any) -> Any:

@@ -313,11 +313,31 @@ def test_jax_jit_and_grad_chunked(jax64):
         "batch_triplet": lambda a, c: lossapi.batch_triplet(a, y, chunk_size=c, where=w),
     }
     for name, f in calls.items():
-        want, gwant = f(x, None), jax.grad(lambda a, f=f: f(a, None))(x)
+        # chunked == unchunked, both under jit (eager jax is test_checklist's)
+        want, gwant = jax.jit(lambda a, f=f: f(a, None))(x), jax.jit(jax.grad(lambda a, f=f: f(a, None)))(x)
         got = jax.jit(lambda a, f=f: f(a, 3))(x)
         ggot = jax.jit(jax.grad(lambda a, f=f: f(a, 3)))(x)
         np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-12, err_msg=name)
         np.testing.assert_allclose(np.asarray(ggot), np.asarray(gwant), rtol=1e-10, atol=1e-12, err_msg=name)
+
+
+@pytest.mark.parametrize("name", ["supcon", "nt_xent", "batch_triplet"])
+def test_jax_chunked_compiled_memory(name):
+    # The blocks run in lax.fori_loop, so the compiled forward+backward holds
+    # a few [chunk, N] blocks at a time. One [N, N] float32 matrix, what the
+    # unchunked path needs at least, is N / chunk = 16 blocks; a Python loop
+    # over the blocks (unrolled under jit) kept about 37 alive at N = 16384.
+    jax = pytest.importorskip("jax")
+    jnp = jax.numpy
+    n, d, chunk = 2048, 32, 128
+    if name == "nt_xent":
+        args, argnums = [jax.ShapeDtypeStruct((n // 2, d), jnp.float32)] * 2, (0, 1)
+    else:
+        args, argnums = [jax.ShapeDtypeStruct((n, d), jnp.float32), jax.ShapeDtypeStruct((n,), jnp.int32)], (0,)
+    step = jax.value_and_grad(lambda *a: getattr(lossapi, name)(*a, chunk_size=chunk), argnums=argnums)
+    temp = jax.jit(step).lower(*args).compile().memory_analysis().temp_size_in_bytes
+    block = n * chunk * 4
+    assert temp < 6 * block, f"{name}: {temp / block:.1f} blocks of [{chunk}, {n}] float32"
 
 
 def test_jax_jit_new_losses(jax64):
@@ -350,10 +370,10 @@ def test_jax_vmap_equals_leading_axes(jax64):
         "proxy_anchor": lambda a, b: lossapi.proxy_anchor(a, wj, b, reduction="none"),
         "arcface": lambda a, b: lossapi.arcface(a, wj, b, reduction="none"),
     }
-    for name, f in calls.items():
-        np.testing.assert_allclose(np.asarray(jax.jit(jax.vmap(f))(x, y)), np.asarray(f(x, y)), rtol=1e-12,
+    for name, f in calls.items():  # vmap == leading axes, both under jit
+        np.testing.assert_allclose(np.asarray(jax.jit(jax.vmap(f))(x, y)), np.asarray(jax.jit(f)(x, y)), rtol=1e-12,
                                    err_msg=name)
     # vmap of the chunked gradient equals the gradient over leading axes
     g = jax.jit(jax.vmap(jax.grad(lambda a, b: lossapi.supcon(a, b, chunk_size=3, reduction="sum"))))(x, y)
-    want = jax.grad(lambda a: lossapi.supcon(a, y, reduction="sum"))(x)
+    want = jax.jit(jax.grad(lambda a: lossapi.supcon(a, y, reduction="sum")))(x)
     np.testing.assert_allclose(np.asarray(g), np.asarray(want), rtol=1e-10, atol=1e-12)
