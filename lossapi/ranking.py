@@ -69,9 +69,9 @@ def _lists(scores: Array, relevance: Array, axis: Any, reduction: str, where: An
     return a, a.axis
 
 
-def _last(a: Prepared, s: Array, r: Array, axis: int) -> tuple[Array, Array, Array]:
+def _last(a: Prepared, s: Array, r: Array, axis: int, pad: float = 0.0) -> tuple[Array, Array, Array]:
     """Scores and relevance with the list axis last, padded scores replaced
-    by 0, and the real-item mask."""
+    by ``pad`` (0 unless said), and the real-item mask."""
     xp = a.xp
     mask = a.where
     if axis != s.ndim - 1:
@@ -84,7 +84,7 @@ def _last(a: Prepared, s: Array, r: Array, axis: int) -> tuple[Array, Array, Arr
     # scores are replaced by 0, so junk there (inf, NaN) reaches no value and
     # no gradient.
     valid = r >= 0
-    return xp.where(valid, s, xp.zeros_like(s)), r, valid
+    return xp.where(valid, s, xp.full_like(s, pad)), r, valid
 
 
 def _reverse_cumulative_logsumexp(ops: Any, x: Array, valid: Array) -> tuple[Array, Array]:
@@ -436,19 +436,18 @@ def ranking_softmax(scores: Array, relevance: Array, /, *, axis: int | tuple[int
 
 def _ranking_softmax(a: Prepared, scores: Array, relevance: Array, *, axis: int) -> Array:
     ops, xp = a.ops, a.xp
-    s, r, valid = _last(a, scores, relevance, axis)
-    zero = xp.zeros_like(s)
     # Padding enters the log-sum-exp as half the lowest finite value (exp of
     # it is 0 against any real item; see _listnet).
-    s_pad = xp.where(valid, s, xp.full_like(s, xp.finfo(s.dtype).min / 2))
-    lse = ops.logsumexp(s_pad, axis=-1, keepdims=True)
-    rel = xp.where(valid, r, zero)
-    total = xp.sum(rel, axis=-1, keepdims=True)
-    # -log softmax(s)_i = lse - s_i, only at real items (padding would give
-    # huge, if finite, junk).
-    nll = xp.where(valid, lse - s_pad, zero)
-    # rel / total with total 0 -> target 0: an all-zero list has loss 0.
-    return xp.sum(numerics.safe_ratio(ops, rel, total) * nll, axis=-1)
+    s, r, valid = _last(a, scores, relevance, axis, pad=float(xp.finfo(scores.dtype).min) / 2)
+    lse = ops.logsumexp(s, axis=-1, keepdims=True)
+    rel = xp.where(valid, r, xp.zeros_like(s))
+    # sum_i rel_i (lse - s_i) / sum_i rel_i: -log softmax(s)_i = lse - s_i >= 0
+    # summed per item (no cancellation); padding has rel 0 and a finite
+    # lse - s, so it adds 0. One division per list, not per item, and no
+    # second padded copy of the scores: fewer list-sized temporaries. A
+    # total of 0 (an all-zero list) gives loss 0.
+    total = xp.sum(rel, axis=-1)
+    return numerics.safe_ratio(ops, xp.sum(rel * (lse - s), axis=-1), total)
 
 
 def _pairwise(a: Prepared, scores: Array, relevance: Array, axis: int, per_pair: Any) -> Array:
@@ -586,9 +585,14 @@ def _approx_ranks(ops: Any, s: Array, valid: Array, temperature: Any) -> Array:
     real items ``j``. The ``j == i`` term is ``sigmoid(0) = 1/2`` exactly
     (with zero gradient), so ``1/2 + sum_j`` needs no identity matrix."""
     xp = ops.xp
-    sig = ops.sigmoid((xp.expand_dims(s, axis=-2) - xp.expand_dims(s, axis=-1)) / temperature)
-    sig = xp.where(xp.expand_dims(valid, axis=-2), sig, xp.zeros_like(sig))
-    return 0.5 + xp.sum(sig, axis=-1)
+    d = xp.expand_dims(s, axis=-2) - xp.expand_dims(s, axis=-1)
+    if not numerics.is_number(temperature, 1.0):
+        d = d / temperature
+    sig = ops.sigmoid(d)
+    del d  # freed now: one [..., n, n] temporary fewer at the peak
+    # Padded j: times 0 (sig is finite there: _last set padded scores to 0),
+    # not a where, which makes XLA keep [..., n, n] temporaries for the gradient.
+    return 0.5 + xp.sum(sig * xp.expand_dims(xp.astype(valid, sig.dtype), axis=-2), axis=-1)
 
 
 def _gains(xp: Any, r: Array, valid: Array) -> Array:
@@ -710,33 +714,44 @@ def _lambda_loss(a: Prepared, scores: Array, relevance: Array, *, weighting: str
     def row(x: Array) -> Array:
         return xp.expand_dims(x, axis=-2)
 
-    pair = col(v_o) & row(v_o)
-    if k is not None:
-        top = pos <= k
-        pair = pair & col(top) & row(top)
     if weighting == "ndcg1":
-        w = col(g / disc) * xp.ones_like(row(g))
+        pair = col(v_o) & row(v_o)
+        w = col(g / disc)  # [..., i, 1], broadcast over j below
     else:
-        pair = pair & (col(r_o) > row(r_o))
+        # rel_i > rel_j >= 0: a real j and a larger (hence real) rel_i.
+        pair = (col(r_o) > row(r_o)) & row(v_o)
         dg = xp.abs(col(g) - row(g))
-        lambdarank = xp.abs(1.0 / col(disc) - 1.0 / row(disc)) * dg
+        # The position terms depend on i and j only: [n, n], not one per list.
+        n = s.shape[-1]
+        pos1 = xp.arange(1, n + 1, dtype=s.dtype, device=a.device)
+        if weighting != "ndcg2":
+            disc1 = xp.log2(1.0 + pos1)
+            lambdarank = xp.abs(1.0 / col(disc1) - 1.0 / row(disc1)) * dg
         if weighting == "lambdarank":
             w = lambdarank
         else:
             # |1 / D_{|i-j|} - 1 / D_{|i-j|+1}| with D_m = log2(1 + m); 0 on the diagonal.
-            delta = xp.abs(col(pos) - row(pos))
+            delta = xp.abs(col(pos1) - row(pos1))
             off = delta > 0
             dsafe = xp.where(off, delta, xp.ones_like(delta))
             ndcg2 = xp.where(off, 1.0 / xp.log2(1.0 + dsafe) - 1.0 / xp.log2(2.0 + dsafe), xp.zeros_like(delta)) * dg
             w = ndcg2 if weighting == "ndcg2" else mu * ndcg2 + lambdarank
+    if k is not None:
+        top = pos <= k
+        pair = pair & col(top) & row(top)
     # log(max(max(sigmoid(x), eps) ** w, eps)) = max(w * max(log_sigmoid(x), log eps), log eps):
     # allRank's two clamps in log space (w >= 0), so no power underflows.
-    log_eps = _LOG_LAMBDA_EPS
-    ls = ops.log_sigmoid(sigma * (col(s_o) - row(s_o)))
-    ls = xp.where(ls >= log_eps, ls, xp.full_like(ls, log_eps))
+    # The constants are [..., 1, 1] and broadcast: no list-by-list fill.
+    log_eps = xp.full_like(s[..., :1, None], _LOG_LAMBDA_EPS)
+    d = col(s_o) - row(s_o)
+    if not numerics.is_number(sigma, 1.0):
+        d = sigma * d
+    ls = ops.log_sigmoid(d)
+    del d  # freed now: one [..., n, n] temporary fewer at the peak
+    ls = xp.where(ls >= log_eps, ls, log_eps)
     t = w * ls
-    t = xp.where(t >= log_eps, t, xp.full_like(t, log_eps))
-    return -xp.sum(xp.where(pair, t, xp.zeros_like(t)), axis=(-2, -1)) / _LN2
+    t = xp.where(t >= log_eps, t, log_eps)
+    return -xp.sum(xp.where(pair, t, xp.zeros_like(log_eps)), axis=(-2, -1)) / _LN2
 
 
 @loss
@@ -871,48 +886,58 @@ def _neural_ndcg(a: Prepared, scores: Array, relevance: Array, *, temperature: A
     live = xp.expand_dims(real_row, axis=-1) & real_col  # [..., position i, item j]
     # A 1: sum_l |s_j - s_l| over real l (ops.abs: subgradient 0 at ties).
     absdiff = ops.abs(xp.expand_dims(s, axis=-1) - xp.expand_dims(s, axis=-2))
-    b = xp.sum(xp.where(real_col, absdiff, xp.zeros_like(absdiff)), axis=-1)
+    # (The fill values below broadcast from [..., 1, 1]: no list-by-list fill.)
+    b = xp.sum(xp.where(real_col, absdiff, xp.zeros_like(absdiff[..., :1, :1])), axis=-1)
     coef = n_real + 1.0 - 2.0 * pos  # n + 1 - 2i for the real list's n
     logits = (xp.expand_dims(coef, axis=-1) * xp.expand_dims(s, axis=-2) - xp.expand_dims(b, axis=-2)) / temperature
     # Softmax over the real items of each row; padding enters the
     # log-sum-exp as half the lowest finite value (exp of it is 0).
-    logits = xp.where(real_col, logits, xp.full_like(logits, xp.finfo(s.dtype).min / 2))
+    logits = xp.where(real_col, logits, xp.full_like(logits[..., :1, :1], xp.finfo(s.dtype).min / 2))
     lse = ops.logsumexp(logits, axis=-1, keepdims=True)
-    p0 = xp.where(live, xp.exp(logits - lse), xp.zeros_like(logits))
+    p0 = xp.where(live, xp.exp(logits - lse), xp.zeros_like(logits[..., :1, :1]))
     real_row_2d = xp.expand_dims(real_row, axis=-1)
     eps = xp.full_like(p0[..., :1, :], _SINKHORN_EPS)
     one = xp.ones_like(eps)
 
-    def sinkhorn(_: Any, carry: tuple[Array, Array]) -> tuple[Array, Array]:
-        p, done = carry
+    def sinkhorn_round(carry: tuple[Array, Array, Array], freeze: bool) -> tuple[Array, Array, Array]:
+        p, done, col = carry  # col: p's column sums, [..., 1, n]
         # allRank's sums clamped at 1e-10; padded rows and columns (all 0)
         # are divided by 1, not by 1e-10: fifty divisions by 1e-10 would
         # overflow their (zero) gradient to inf and then NaN.
-        col = xp.maximum(xp.sum(p, axis=-2, keepdims=True), eps)
-        q = p / xp.where(real_col, col, one)
+        q = p / xp.where(real_col, xp.maximum(col, eps), one)
         row = xp.maximum(xp.sum(q, axis=-1, keepdims=True), xp.matrix_transpose(eps))
         q = q / xp.where(real_row_2d, row, xp.matrix_transpose(one))
-        p = xp.where(done, p, q)
+        # Lists already converged keep their p (freeze False: none has yet).
+        p = xp.where(done, p, q) if freeze else q
         # Converged: every real row and column sums to 1 within the tolerance
-        # (padded rows and columns are 0 and left out).
+        # (padded rows and columns are 0 and left out). The column sums are
+        # the next round's too.
+        col = xp.sum(p, axis=-2, keepdims=True)
         row_err = xp.where(real_row, xp.abs(xp.sum(p, axis=-1) - 1.0), zero)
-        col_err = xp.where(valid, xp.abs(xp.sum(p, axis=-2) - 1.0), zero)
+        col_err = xp.where(valid, xp.abs(col[..., 0, :] - 1.0), zero)
         ok = (xp.max(row_err, axis=-1) < _SINKHORN_TOL) & (xp.max(col_err, axis=-1) < _SINKHORN_TOL)
-        return p, done | xp.expand_dims(xp.expand_dims(ok, axis=-1), axis=-1)
+        return p, done | xp.expand_dims(xp.expand_dims(ok, axis=-1), axis=-1), col
 
-    carry = (p0, xp.zeros_like(p0[..., :1, :1], dtype=xp.bool))
+    def sinkhorn(_: Any, carry: tuple[Array, Array, Array]) -> tuple[Array, Array, Array]:
+        return sinkhorn_round(carry, True)
+
+    start = (p0, xp.zeros_like(p0[..., :1, :1], dtype=xp.bool), xp.sum(p0, axis=-2, keepdims=True))
+    carry = start
     # Where values can be read (eager NumPy, torch, JAX), stop once every
-    # list has converged: the remaining rounds would change nothing.
-    # Elsewhere (traced, lazy) all rounds run, frozen lists unchanged, as
-    # one compiled loop body where the library has one (JAX's fori_loop).
+    # list has converged: the remaining rounds would change nothing; until
+    # one list has, no list needs freezing. Elsewhere (traced, lazy) all
+    # rounds run, frozen lists unchanged, as one compiled loop body where
+    # the library has one (JAX's fori_loop).
     if ops.option_readable(p0):
         try:
-            for i in range(_SINKHORN_ITERS):
-                carry = sinkhorn(i, carry)
+            some_done = False
+            for _ in range(_SINKHORN_ITERS):
+                carry = sinkhorn_round(carry, some_done)
                 if bool(xp.all(carry[1])):
                     break
+                some_done = some_done or bool(xp.any(carry[1]))
         except RuntimeError:  # torch.func transforms: values cannot be read
-            carry = ops.loop(_SINKHORN_ITERS, sinkhorn, (p0, xp.zeros_like(carry[1])))
+            carry = ops.loop(_SINKHORN_ITERS, sinkhorn, start)
     else:
         carry = ops.loop(_SINKHORN_ITERS, sinkhorn, carry)
     p = carry[0]

@@ -370,18 +370,21 @@ def sparsemax_loss(logits: Array, target: Array, /, *, where: Array | None = Non
     return prepare(logits, target, reduction=reduction, where=where).run(_sparsemax_loss)
 
 
-def _sparse_plus(xp: Any, x: Array) -> Array:
-    # Explicit pieces (no clip): 0 up to -1, the parabola between, x from 1 on;
-    # value and slope are continuous at both joins, so every backend's
-    # gradient is the same there.
-    inner = (x + 1.0) * (x + 1.0) * 0.25
-    return xp.where(x <= -1.0, xp.zeros_like(x), xp.where(x >= 1.0, x, inner))
-
-
 def _sparsemax_loss(a: Prepared, x: Array, t: Array) -> Array:
+    # t * sparse_plus(-x) + (1 - t) * sparse_plus(x) - t (1 - t), written out
+    # piece by piece (no clip): x from 1 on, sparse_plus(x) = x and
+    # sparse_plus(-x) = 0; up to -1, the other way round; between, both
+    # parabolas. Value and slope are continuous at both joins, so every
+    # backend's gradient is the same there. The same operations as summing
+    # two sparse_plus terms, but with one select at the top: XLA:CPU then
+    # computes the whole loss in one fused loop (two sparse_plus selects and
+    # a broadcast 1 each became an input-sized temporary, 3x the memory and
+    # 5x the time of optax's forward pass).
     xp = a.xp
-    out = t * _sparse_plus(xp, -x) + (1.0 - t) * _sparse_plus(xp, x)
-    return out - t * (1.0 - t)  # 0 for hard targets: soft targets' Fenchel-Young constant
+    u = 1.0 - t
+    c = t * u  # 0 for hard targets: soft targets' Fenchel-Young constant
+    mid = t * ((1.0 - x) * (1.0 - x) * 0.25) + u * ((x + 1.0) * (x + 1.0) * 0.25) - c
+    return xp.where(x >= 1.0, u * x - c, xp.where(x <= -1.0, t * -x - c, mid))
 
 
 @loss
