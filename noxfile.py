@@ -39,10 +39,24 @@ def tests(session: nox.Session, backend: str) -> None:
     LOSSAPI_BACKENDS makes a failed import an error, not a skip)."""
     if backend == "cupy" and not _has_cuda_gpu():
         session.skip("cupy needs a CUDA GPU and driver; none on this machine (nvidia-smi not found)")
-    _install(session, backend, *TEST_PEERS.get(backend, ()))
+    _install(session, backend, *TEST_PEERS.get(backend, ()), "tests")
     env = {"LOSSAPI_ONLY": backend, "LOSSAPI_BACKENDS": backend}
-    # Run from a temp dir against the installed package, not the source tree.
-    session.run("pytest", "-q", "-p", "no:cacheprovider", *session.posargs, env=env)
+    # One pytest-xdist worker per core; --dist loadgroup keeps each checklist
+    # case's tests in one worker (tests/test_checklist.py groups them), so jax
+    # compiles a case's primitives once, not once per worker. Posargs come
+    # last: "-n 0" there runs in one process.
+    session.run("pytest", "-q", "-p", "no:cacheprovider", "-n", "auto", "--dist", "loadgroup",
+                *session.posargs, env=env)
+
+
+@nox.session
+def distributed(session: nox.Session) -> None:
+    """tests/distributed/: JAX sharding over 8 host devices, torch DTensors
+    over 2 gloo processes, a Dask LocalCluster of 2 worker processes; all on
+    127.0.0.1, started by the tests themselves (3 minutes on 2 busy cores, install included)."""
+    _install(session, "distributed")
+    env = {"LOSSAPI_DISTRIBUTED": "1", "XLA_FLAGS": "--xla_force_host_platform_device_count=8"}
+    session.run("pytest", "-q", "-p", "no:cacheprovider", "tests/distributed", *session.posargs, env=env)
 
 
 @nox.session(name="torch_drift")
@@ -74,7 +88,7 @@ def conformance(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     session.install("-r", "backends/lint.txt")
-    session.run("ruff", "check", "lossapi", "tests", "conformance", "benchmarks", "noxfile.py")
+    session.run("ruff", "check", "lossapi", "tests", "conformance", "benchmarks", "docs", "noxfile.py")
     session.run("mypy", "lossapi")
 
 
@@ -83,3 +97,27 @@ def bench(session: nox.Session) -> None:
     """Benchmarks against the native peers; writes benchmarks/results/."""
     _install(session, "torch", "jax", "numpy", "peers", "bench")
     session.run("python", "-m", "benchmarks", *session.posargs)
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The documentation site, built into site/ with warnings as errors. Its
+    hook (docs/hooks.py) draws the loss gallery with lossapi on NumPy and
+    runs every python block of the pages: the README's torch and JAX
+    examples too, hence those backends."""
+    _install(session, "docs", "bench", "torch", "jax")
+    session.run("mkdocs", "build", "--strict", "--site-dir", "site", *session.posargs,
+                env={"NO_MKDOCS_2_WARNING": "1"})
+
+
+@nox.session
+def docs_browser(session: nox.Session) -> None:
+    """Opens the built site (nox -s docs first) in headless Chromium: every
+    page renders, every image loads, the search finds "huber". Uses Debian's
+    /usr/bin/chromium (apt-get install -y chromium) and never downloads a
+    browser; skips without it."""
+    if not shutil.which("chromium", path="/usr/bin"):
+        session.skip("needs Debian's /usr/bin/chromium (apt-get install -y chromium); Playwright must not download one")
+    session.install("-r", "backends/docs_browser.txt")
+    session.run("python", "docs/check_site.py", "site", *session.posargs,
+                env={"PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1"})

@@ -380,7 +380,7 @@ def test_batch_triplet_under_jax_jit_and_grad(mining):
     # vmap over a leading batch axis equals the [..., N, D] form
     e2 = np.stack([e, e[::-1]])
     lab2 = np.stack([labels, labels[::-1]])
-    vm = jax.vmap(lambda x, y: lossapi.batch_triplet(x, y, mining=mining, margin=0.8, reduction="sum"))
+    vm = jax.jit(jax.vmap(lambda x, y: lossapi.batch_triplet(x, y, mining=mining, margin=0.8, reduction="sum")))
     want = [float(R.batch_triplet(e2[i], lab2[i], reduction="sum", margin=0.8, mining=mining)) for i in range(2)]
     np.testing.assert_allclose(np.asarray(vm(h.asarray(e2), h.asarray(lab2))), want, rtol=1e-10)
 

@@ -293,7 +293,7 @@ def test_jax_jit_vmap_grad():
                      for i in range(4)])
     jitted = jax.jit(lambda a, b: lossapi.lovasz_hinge(a, b, reduction="none"))(X, T)
     np.testing.assert_allclose(np.asarray(jitted), want, rtol=1e-5)
-    mapped = jax.vmap(lambda a, b: lossapi.lovasz_hinge(a, b, per_image=False))(X, T)
+    mapped = jax.jit(jax.vmap(lambda a, b: lossapi.lovasz_hinge(a, b, per_image=False)))(X, T)
     np.testing.assert_allclose(np.asarray(mapped), want, rtol=1e-5)
     g = jax.jit(jax.grad(lambda a: lossapi.lovasz_hinge(a, T, reduction="sum")))(X)
     want_g = np.stack([_hinge_image(x[i].ravel().astype(np.float32).astype(np.float64), t[i].ravel())[1]
@@ -304,7 +304,7 @@ def test_jax_jit_vmap_grad():
     f = jax.jit(lambda a, b: lossapi.lovasz_softmax(a, b, per_image=True, classes="all", reduction="none"))
     np.testing.assert_allclose(np.asarray(f(P, Y)),
                                R.lovasz_softmax(p, y, per_image=True, classes="all", reduction="none"), rtol=1e-5)
-    v = jax.vmap(lambda a, b: lossapi.lovasz_softmax(a, b, axis=0, classes="all"))(P, Y)
+    v = jax.jit(jax.vmap(lambda a, b: lossapi.lovasz_softmax(a, b, axis=0, classes="all")))(P, Y)
     np.testing.assert_allclose(np.asarray(v), R.lovasz_softmax(p, y, per_image=True, classes="all",
                                                                 reduction="none"), rtol=1e-5)
 

@@ -206,7 +206,7 @@ def test_jax_vmap_and_grad():
     p, t = jnp.asarray(rng.normal(size=(3, 7))), jnp.asarray(rng.normal(size=(3, 7)))
     for name in NONNEG:
         fn = getattr(lossapi, name)
-        per_row = jax.vmap(lambda a, b, fn=fn: fn(a, b))(p, t)
+        per_row = jax.jit(jax.vmap(lambda a, b, fn=fn: fn(a, b)))(p, t)
         np.testing.assert_allclose(per_row, np.mean(np.asarray(fn(p, t, reduction="none")), axis=1), rtol=1e-12)
         g = jax.jit(jax.grad(lambda a, fn=fn: fn(a, t)))(p)
         assert np.all(np.isfinite(np.asarray(g)))
