@@ -16,7 +16,7 @@ da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
 
 MEMORY_LIMIT = "600MiB"
-ROWS, COLS = 1_000_000, 100  # 1e8 float32 elements: 400 MB per input; two inputs exceed a worker's 600 MiB
+ROWS, COLS = 1_000_000, 100  # 1e8 float32 elements: 400 MB per input; the two exceed a worker's 600 MiB
 
 
 @pytest.fixture(scope="module")
@@ -80,14 +80,17 @@ def test_huber_batch_chunked(client, no_compute):
 
 
 def test_cross_entropy_chunked_along_batch_and_classes(client, no_compute):
-    n, c = 200_000, 500  # 1e8 elements in 8 x 2 chunks: batch and classes
+    n, c = 400_000, 500  # 2e8 float32 elements (800 MB, past a worker's 600 MiB) in 16 x 2 chunks
     logits = _random((n, c), (25_000, 250), 2)
     labels = da.random.default_rng(3).integers(0, c, n, chunks=25_000)
     out = lossapi.cross_entropy(logits, labels, label_smoothing=0.1)
     head = lossapi.cross_entropy(logits[:4000], labels[:4000], label_smoothing=0.1, reduction="none")
     assert isinstance(out, da.Array) and isinstance(head, da.Array), "not lazy"
     assert not no_compute, "lossapi computed something itself"
-    ref = da.map_blocks(_ce_ref, logits.rechunk({1: -1}), labels[:, None], 0.1, drop_axis=1, dtype=np.float64).mean()
+    # The reference takes whole rows in float64: small row blocks keep each task's copies small.
+    rows_ = (5_000, -1)
+    ref = da.map_blocks(_ce_ref, logits.rechunk(rows_), labels[:, None].rechunk(rows_), 0.1, drop_axis=1,
+                        dtype=np.float64).mean()
     value, rows, ref_value, z, y = client.compute([out, head, ref, logits[:4000], labels[:4000]], sync=True)
     np.testing.assert_allclose(rows, _ce_ref(z, y, 0.1), rtol=2e-5, atol=1e-5)
     np.testing.assert_allclose(float(value), float(ref_value), rtol=1e-5)
